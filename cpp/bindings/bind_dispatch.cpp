@@ -1,0 +1,44 @@
+// SIMD level selection: which kernel variants are compiled in, which this CPU runs, which is
+// active (chosen at import; RNNKIT_FORCE_ISA forces a lower one).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rnnkit/kernel_table.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+std::vector<std::string> names(const std::vector<const rnnkit::KernelTable*>& tables) {
+  std::vector<std::string> out;
+  for (const auto* t : tables) out.emplace_back(t->isa);
+  return out;
+}
+
+}  // namespace
+
+void register_dispatch(py::module_& m) {
+  try {
+    rnnkit::active_table();  // read RNNKIT_FORCE_ISA now, so a bad value fails the import
+  } catch (const std::invalid_argument& e) {
+    throw py::import_error(e.what());
+  }
+  m.def("compiled_isas", [] { return names(rnnkit::compiled_tables()); },
+        "SIMD levels compiled into this module, lowest first.");
+  m.def("supported_isas", [] { return names(rnnkit::supported_tables()); },
+        "SIMD levels this CPU can run, lowest first.");
+  m.def("active_isa", [] { return std::string(rnnkit::active_table().isa); },
+        "The SIMD level kernels made from now on use.");
+  m.def("set_isa", [](const std::string& isa) {
+        try {
+          rnnkit::set_active_table(isa);
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      py::arg("isa"), "Use this SIMD level for kernels made from now on.");
+}

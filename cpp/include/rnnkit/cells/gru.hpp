@@ -1,0 +1,101 @@
+// GRU: gates z, r, h (Keras order); one state. Reproduces keras.layers.GRUCell.call
+// (keras/src/layers/rnn/gru.py), x_* = x_t · kernel_* + input_bias_* (put in `gates` by the driver):
+//   reset_after=True (bias (2, 3*units): row 0 input bias, row 1 recurrent bias; the CuDNN and
+//   PyTorch convention, one fused recurrent product for all three gates):
+//     m = h_{t-1} · recurrent_kernel + recurrent_bias,   m = [m_z | m_r | m_h]
+//     z = recurrent_activation(x_z + m_z)   r = recurrent_activation(x_r + m_r)
+//     hh = activation(x_h + r * m_h)
+//   reset_after=False (bias (3*units,)): r is needed before the third product
+//     z = recurrent_activation(x_z + h_{t-1} · U_z)   r = recurrent_activation(x_r + h_{t-1} · U_r)
+//     hh = activation(x_h + (r * h_{t-1}) · U_h)
+//   h_t = z * h_{t-1} + (1 - z) * hh
+#pragma once
+
+#include "rnnkit/activations.hpp"
+#include "rnnkit/matrix.hpp"
+
+namespace rnnkit {
+inline namespace RNNKIT_ISA {
+
+template <class T>
+class GRUKernel {
+ public:
+  using Scalar = T;
+
+  GRUKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
+      : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {
+    if (spec.use_bias && spec.reset_after) {
+      recurrent_bias_ = Eigen::Map<const RowVector<T>>(bias + 3 * spec.units, 3 * spec.units);
+    }
+  }
+
+  const CellSpec& spec() const { return spec_; }
+  const CellWeights<T>& weights() const { return weights_; }
+  // reset_after: the recurrent product m (rows, 3*units); otherwise r * h (rows, units).
+  Index scratch_size(Index rows) const { return rows * (spec_.reset_after ? 3 : 1) * spec_.units; }
+
+  // gates: (rows, 3*units) contiguous, holding the input projection; overwritten.
+  // states_out may alias states_in.
+  void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
+            T* scratch) const {
+    if (spec_.reset_after) {
+      step_reset_after(gates, rows, states_in[0], states_out[0], scratch);
+    } else {
+      step_reset_before(gates, rows, states_in[0], states_out[0], scratch);
+    }
+  }
+
+ private:
+  void step_reset_after(T* gates, Index rows, const T* h_in, T* h_out, T* m) const {
+    const Index units = spec_.units, width = 3 * units;
+    auto product = matrix_view(m, rows, width, width);
+    product.noalias() = matrix_view(h_in, rows, units, units) * weights_.recurrent_kernel;
+    if (recurrent_bias_.size() != 0) product.rowwise() += recurrent_bias_;
+    for (Index r = 0; r < rows; ++r) {
+      T* x = gates + r * width;
+      const T* mr = m + r * width;
+      ArrayMap<T>(x, 2 * units) += ConstArrayMap<T>(mr, 2 * units);
+      activate(spec_.recurrent_activation, x, x, 2 * units);  // z, r
+      ArrayMap<T>(x + 2 * units, units) +=
+          ConstArrayMap<T>(x + units, units) * ConstArrayMap<T>(mr + 2 * units, units);
+      activate(spec_.activation, x + 2 * units, x + 2 * units, units);
+      blend(x, h_in + r * units, h_out + r * units);
+    }
+  }
+
+  void step_reset_before(T* gates, Index rows, const T* h_in, T* h_out, T* reset_h) const {
+    const Index units = spec_.units, width = 3 * units;
+    const auto& u = weights_.recurrent_kernel;
+    const auto h = matrix_view(h_in, rows, units, units);
+    auto zr = matrix_view(gates, rows, 2 * units, width);
+    zr.noalias() += h * u.leftCols(2 * units);
+    for (Index r = 0; r < rows; ++r) {
+      T* x = gates + r * width;
+      activate(spec_.recurrent_activation, x, x, 2 * units);  // z, r
+      ArrayMap<T>(reset_h + r * units, units) =
+          ConstArrayMap<T>(x + units, units) * ConstArrayMap<T>(h_in + r * units, units);
+    }
+    auto hh = matrix_view(gates + 2 * units, rows, units, width);
+    hh.noalias() += matrix_view(static_cast<const T*>(reset_h), rows, units, units) *
+                    u.rightCols(units);
+    for (Index r = 0; r < rows; ++r) {
+      T* x = gates + r * width;
+      activate(spec_.activation, x + 2 * units, x + 2 * units, units);
+      blend(x, h_in + r * units, h_out + r * units);
+    }
+  }
+
+  // h_t = z * h_{t-1} + (1 - z) * hh for one row; h_out may alias h_in.
+  void blend(const T* x, const T* h_in, T* h_out) const {
+    const Index units = spec_.units;
+    const ConstArrayMap<T> z(x, units), hh(x + 2 * units, units);
+    ArrayMap<T>(h_out, units) = z * ConstArrayMap<T>(h_in, units) + (T(1) - z) * hh;
+  }
+
+  CellSpec spec_;
+  CellWeights<T> weights_;
+  RowVector<T> recurrent_bias_;
+};
+
+}  // namespace RNNKIT_ISA
+}  // namespace rnnkit

@@ -1,0 +1,56 @@
+// LSTM: gates i, f, c, o (Keras order); states h, c. Reproduces keras.layers.LSTMCell.call
+// (keras/src/layers/rnn/lstm.py):
+//   z = x_t · kernel + bias + h_{t-1} · recurrent_kernel,   z = [z_i | z_f | z_c | z_o]
+//   i = recurrent_activation(z_i)     f = recurrent_activation(z_f)
+//   c_t = f * c_{t-1} + i * activation(z_c)
+//   o = recurrent_activation(z_o)     h_t = o * activation(c_t)
+// The driver has already put x_t · kernel + bias into `gates`; one fused product adds the
+// recurrent part of all four gates.
+#pragma once
+
+#include "rnnkit/activations.hpp"
+#include "rnnkit/matrix.hpp"
+
+namespace rnnkit {
+inline namespace RNNKIT_ISA {
+
+template <class T>
+class LSTMKernel {
+ public:
+  using Scalar = T;
+
+  LSTMKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
+      : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {}
+
+  const CellSpec& spec() const { return spec_; }
+  const CellWeights<T>& weights() const { return weights_; }
+  Index scratch_size(Index /*rows*/) const { return 0; }
+
+  // gates: (rows, 4*units) contiguous, holding the input projection; overwritten.
+  // states_out may alias states_in.
+  void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
+            T* /*scratch*/) const {
+    const Index units = spec_.units, width = 4 * units;
+    auto z = matrix_view(gates, rows, width, width);
+    z.noalias() += matrix_view(states_in[0], rows, units, units) * weights_.recurrent_kernel;
+    for (Index r = 0; r < rows; ++r) {
+      T* row = gates + r * width;
+      activate(spec_.recurrent_activation, row, row, 2 * units);  // i, f
+      activate(spec_.activation, row + 2 * units, row + 2 * units, units);
+      activate(spec_.recurrent_activation, row + 3 * units, row + 3 * units, units);  // o
+      const ConstArrayMap<T> i(row, units), f(row + units, units), g(row + 2 * units, units),
+          o(row + 3 * units, units);
+      ArrayMap<T> c(states_out[1] + r * units, units), h(states_out[0] + r * units, units);
+      c = f * ConstArrayMap<T>(states_in[1] + r * units, units) + i * g;
+      activate(spec_.activation, c.data(), h.data(), units);
+      h *= o;
+    }
+  }
+
+ private:
+  CellSpec spec_;
+  CellWeights<T> weights_;
+};
+
+}  // namespace RNNKIT_ISA
+}  // namespace rnnkit

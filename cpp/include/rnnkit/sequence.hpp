@@ -1,0 +1,159 @@
+// The one driver every cell shares: input projection per chunk of steps, the time loop forwards
+// or backwards, masks, states in and out, last output and all outputs, batch- or time-major data
+// through strides. Semantics are those of keras/src/backend/numpy/rnn.py (tf.keras 2 for
+// time_major), with one documented choice: a masked step outputs the previous *output* (zeros
+// before the first unmasked step), as the SPEC and Keras's TensorFlow backend do.
+//
+// A Kernel provides spec(), weights() (kernel and input_bias for the projection),
+// scratch_size(rows) and step(gates, rows, states_in, states_out, scratch) where `gates` holds
+// x_t · kernel + input_bias for `rows` batch rows and states_out may alias states_in.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "rnnkit/matrix.hpp"
+
+namespace rnnkit {
+inline namespace RNNKIT_ISA {
+
+// How many steps' input projections are held at once. `requested` < 0 asks for all of them
+// (unroll=True); 0 asks for a bound that keeps memory independent of the sequence length while
+// each product still has enough rows (kChunkRows) to run at full matrix-product speed; > 0 is an
+// explicit count (tests use it to prove every chunking gives the same numbers).
+inline Index chunk_length(Index requested, Index steps, Index batch, Index width,
+                          std::size_t element_size) {
+  constexpr Index kChunkRows = 512;
+  constexpr std::size_t kChunkBytes = std::size_t(4) << 20;
+  if (requested < 0) return steps;
+  if (requested > 0) return std::min(requested, steps);
+  const Index by_rows = (kChunkRows + batch - 1) / std::max<Index>(batch, 1);
+  const Index by_bytes =
+      static_cast<Index>(kChunkBytes / (element_size * std::max<Index>(batch * width, 1)));
+  return std::max<Index>(1, std::min({by_rows, by_bytes, steps}));
+}
+
+// Working memory of one run: one aligned block, uninitialised, allocated before the time loop
+// (never inside it). Throws std::bad_alloc when it cannot be had.
+template <class T>
+class Workspace {
+ public:
+  explicit Workspace(std::size_t elements)
+      : data_(static_cast<T*>(Eigen::internal::aligned_malloc(sizeof(T) * (elements + 1)))) {}
+  ~Workspace() { Eigen::internal::aligned_free(data_); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  T* data() const { return data_; }
+
+ private:
+  T* data_;
+};
+
+// Elements of working memory one run needs: projections of one chunk, the kernel's scratch, and
+// with a mask the candidate states and the previous output.
+template <class Kernel>
+std::size_t workspace_elements(const Kernel& kernel, Index batch, Index steps, Index chunk_steps,
+                               bool has_mask) {
+  const CellSpec& spec = kernel.spec();
+  const Index width = gate_count(spec.cell) * spec.units;
+  const Index chunk = chunk_length(chunk_steps, steps, batch, width, sizeof(typename Kernel::Scalar));
+  std::size_t n = static_cast<std::size_t>(chunk * batch * width + kernel.scratch_size(batch));
+  if (has_mask) n += static_cast<std::size_t>((state_count(spec.cell) + 1) * batch * spec.units);
+  return n;
+}
+
+// proj[j, b, :] = x[b, first_time + j, :] · kernel + input_bias for j < count, with as few and
+// as large matrix products as the strides allow.
+template <class T>
+void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index first_time,
+                    Index count, T* proj) {
+  const Index batch = io.batch, dim = w.kernel.rows(), width = w.kernel.cols();
+  const T* x = io.x + first_time * io.x_step_stride;
+  if (batch == 1 || io.x_step_stride == batch * io.x_batch_stride) {
+    // All (step, row) pairs form one matrix with a constant row stride.
+    const Index stride = batch == 1 ? io.x_step_stride : io.x_batch_stride;
+    matrix_view(proj, count * batch, width, width).noalias() =
+        matrix_view(x, count * batch, dim, stride) * w.kernel;
+  } else if (count >= batch) {
+    for (Index b = 0; b < batch; ++b) {
+      matrix_view(proj + b * width, count, width, batch * width).noalias() =
+          matrix_view(x + b * io.x_batch_stride, count, dim, io.x_step_stride) * w.kernel;
+    }
+  } else {
+    for (Index j = 0; j < count; ++j) {
+      matrix_view(proj + j * batch * width, batch, width, width).noalias() =
+          matrix_view(x + j * io.x_step_stride, batch, dim, io.x_batch_stride) * w.kernel;
+    }
+  }
+  if (w.input_bias.size() != 0) {
+    matrix_view(proj, count * batch, width, width).rowwise() += w.input_bias;
+  }
+}
+
+template <class Kernel, class T>
+void run_sequence(const Kernel& kernel, const SequenceIO<T>& io) {
+  const CellSpec& spec = kernel.spec();
+  const Index batch = io.batch, steps = io.steps, units = spec.units;
+  const Index width = gate_count(spec.cell) * units;
+  const Index n_states = state_count(spec.cell);
+  const bool masked = io.mask != nullptr;
+  if (batch == 0) return;
+  if (steps == 0) {
+    if (io.last_output) set_zero(io.last_output, batch * units);
+    return;
+  }
+
+  const Index chunk = chunk_length(io.chunk_steps, steps, batch, width, sizeof(T));
+  Workspace<T> ws(workspace_elements(kernel, batch, steps, io.chunk_steps, masked));
+  T* proj = ws.data();
+  T* scratch = proj + chunk * batch * width;
+  T* candidate[2] = {nullptr, nullptr};  // new states before the mask decides
+  T* previous_output = nullptr;          // Keras's prev_output: zeros until a step is used
+  if (masked) {
+    T* p = scratch + kernel.scratch_size(batch);
+    for (Index s = 0; s < n_states; ++s, p += batch * units) candidate[s] = p;
+    previous_output = io.last_output != nullptr ? io.last_output : p;
+    set_zero(previous_output, batch * units);
+  }
+  T* const* states_out = masked ? candidate : io.states;
+
+  Index chunk_first = 0;  // first time index held in proj
+  for (Index i = 0; i < steps; ++i) {
+    const Index t = io.go_backwards ? steps - 1 - i : i;
+    if (i % chunk == 0) {
+      const Index count = std::min(chunk, steps - i);
+      chunk_first = io.go_backwards ? t - count + 1 : t;
+      project_inputs(kernel.weights(), io, chunk_first, count, proj);
+    }
+    T* gates = proj + (t - chunk_first) * batch * width;
+    kernel.step(gates, batch, io.states, states_out, scratch);
+
+    const T* output = io.states[0];  // every built-in cell outputs its first state
+    if (masked) {
+      for (Index b = 0; b < batch; ++b) {
+        T* prev = previous_output + b * units;
+        if (io.mask[t * io.mask_step_stride + b * io.mask_batch_stride] != 0) {
+          for (Index s = 0; s < n_states; ++s) {
+            copy_n(candidate[s] + b * units, units, io.states[s] + b * units);
+          }
+          copy_n(io.states[0] + b * units, units, prev);
+        } else if (io.zero_output_for_mask) {
+          set_zero(prev, units);
+        }
+      }
+      output = previous_output;
+    }
+    if (io.out != nullptr) {
+      const Index position = io.outputs_in_time_order ? t : i;
+      copy_rows(output, units, io.out + position * io.out_step_stride, io.out_batch_stride, batch,
+                units);
+    }
+  }
+  if (io.last_output != nullptr && !masked) {
+    copy_n(io.states[0], batch * units, io.last_output);
+  }
+}
+
+}  // namespace RNNKIT_ISA
+}  // namespace rnnkit

@@ -1,0 +1,88 @@
+// Every kernel, compiled once per SIMD level (CMake builds this file with -march=x86-64, -v3,
+// -v4 and RNNKIT_ISA set to match). Eigen's namespace is renamed per level: otherwise the linker
+// merges identical Eigen template instances across levels and the baseline path can end up
+// running AVX-512 code. Nothing but the plain data of api.hpp leaves this file.
+#ifndef RNNKIT_ISA
+#error "RNNKIT_ISA must name the SIMD level this file is compiled for"
+#endif
+#define RNNKIT_CAT2(a, b) a##b
+#define RNNKIT_CAT(a, b) RNNKIT_CAT2(a, b)
+#define Eigen RNNKIT_CAT(Eigen_, RNNKIT_ISA)
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE  // rnnkit threads over batch rows itself, never inside Eigen
+#endif
+
+#include <stdexcept>
+
+#include "rnnkit/cells/gru.hpp"
+#include "rnnkit/cells/lstm.hpp"
+#include "rnnkit/cells/simple_rnn.hpp"
+#include "rnnkit/kernel_table.hpp"
+#include "rnnkit/sequence.hpp"
+
+namespace rnnkit {
+inline namespace RNNKIT_ISA {
+namespace {
+
+// A kernel of any built-in cell behind one opaque pointer.
+template <class T>
+struct AnyKernel {
+  virtual ~AnyKernel() = default;
+  virtual void run(const SequenceIO<T>& io) const = 0;
+  virtual std::size_t workspace_bytes(Index batch, Index steps, Index chunk, bool mask) const = 0;
+};
+
+template <class Kernel>
+struct KernelHolder final : AnyKernel<typename Kernel::Scalar> {
+  using T = typename Kernel::Scalar;
+  template <class... Args>
+  explicit KernelHolder(Args&&... args) : kernel(args...) {}
+  void run(const SequenceIO<T>& io) const override { run_sequence(kernel, io); }
+  std::size_t workspace_bytes(Index batch, Index steps, Index chunk, bool mask) const override {
+    return sizeof(T) * workspace_elements(kernel, batch, steps, chunk, mask);
+  }
+  Kernel kernel;
+};
+
+template <class T>
+void* create(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias) {
+  switch (spec.cell) {
+    case CellType::SimpleRNN:
+      return new KernelHolder<SimpleRNNKernel<T>>(spec, kernel, recurrent_kernel, bias);
+    case CellType::LSTM:
+      return new KernelHolder<LSTMKernel<T>>(spec, kernel, recurrent_kernel, bias);
+    case CellType::GRU:
+      return new KernelHolder<GRUKernel<T>>(spec, kernel, recurrent_kernel, bias);
+  }
+  throw std::invalid_argument("rnnkit: unknown cell type");
+}
+
+template <class T>
+void destroy(void* kernel) {
+  delete static_cast<AnyKernel<T>*>(kernel);
+}
+
+template <class T>
+void run(const void* kernel, const SequenceIO<T>& io) {
+  static_cast<const AnyKernel<T>*>(kernel)->run(io);
+}
+
+template <class T>
+std::size_t workspace_bytes(const void* kernel, Index batch, Index steps, Index chunk, bool mask) {
+  return static_cast<const AnyKernel<T>*>(kernel)->workspace_bytes(batch, steps, chunk, mask);
+}
+
+template <class T>
+constexpr KernelFunctions<T> functions() {
+  return {&create<T>, &destroy<T>, &run<T>, &workspace_bytes<T>};
+}
+
+}  // namespace
+}  // namespace RNNKIT_ISA
+
+#define RNNKIT_STR2(x) #x
+#define RNNKIT_STR(x) RNNKIT_STR2(x)
+extern const KernelTable RNNKIT_CAT(kernel_table_, RNNKIT_ISA) = {
+    RNNKIT_STR(RNNKIT_ISA), RNNKIT_ISA::functions<float>(), RNNKIT_ISA::functions<double>()};
+
+}  // namespace rnnkit

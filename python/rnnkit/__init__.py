@@ -1,0 +1,34 @@
+"""rnnkit: fast CPU inference for recurrent neural networks, with the Keras 3 recurrent API.
+
+Built-in cells (SimpleRNN, LSTM, GRU) and stacks of them run in C++; any other cell runs
+through a NumPy loop with the same semantics. Copy weights from Keras with
+`layer.set_weights(keras_layer.get_weights())` and get the same numbers.
+"""
+
+from . import activations, initializers, ops
+from ._core import active_isa, compiled_isas, supported_isas
+from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from .layer import Layer
+from .layers import GRU, LSTM, Bidirectional, SimpleRNN
+from .rnn import RNN
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Bidirectional",
+    "GRUCell",
+    "LSTMCell",
+    "Layer",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
+    "activations",
+    "active_isa",
+    "compiled_isas",
+    "initializers",
+    "ops",
+    "supported_isas",
+]

@@ -1,0 +1,165 @@
+"""rnnkit.Layer: the base class of cells and layers, with Keras 3's weight API on NumPy arrays."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import initializers
+from ._arrays import describe, standardize_dtype
+
+_layer_ids = itertools.count(1)
+
+
+class Layer:
+    """Base class for cells and layers, as `keras.layers.Layer` for inference.
+
+    Subclasses create weights in `build(input_shape)` with `add_weight`, and compute in `call`.
+    Weights are NumPy arrays. They are read-only so that the compiled kernels, which pack a copy
+    of them, can never silently disagree with them: change them with `set_weights`, which writes
+    into the same arrays (so `self.kernel` stays valid) after checking every shape.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("input_shape", None)  # accepted for Keras compatibility; rnnkit builds lazily
+        kwargs.pop("autocast", None)
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
+        self.name = name or f"{type(self).__name__.lower()}_{next(_layer_ids)}"
+        self.dtype = standardize_dtype(dtype)
+        self.trainable = trainable
+        self.built = False
+        self._weights: list[np.ndarray] = []
+        self._weight_names: list[str] = []
+        self._weights_version = 0  # bumped by set_weights: compiled kernels compare it
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the weights for inputs of `input_shape`; the base class has none."""
+        self.built = True
+
+    def add_weight(
+        self,
+        shape: Sequence[int] | None = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        name: str | None = None,
+        **unused: Any,
+    ) -> np.ndarray:
+        """Create, register and return a weight array (read-only; see the class docstring).
+
+        `initializer` is a name ("glorot_uniform", "orthogonal", "zeros", ...), an initializer
+        or a callable `(shape, dtype) -> array`; the default is "glorot_uniform", as in Keras.
+        Keras's `regularizer`, `constraint` and similar training arguments are accepted and
+        ignored.
+        """
+        shape = tuple(int(d) for d in (shape or ()))
+        dtype = standardize_dtype(dtype or self.dtype)
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        value = np.array(init(shape, dtype=dtype), dtype=dtype, order="C", copy=True)
+        if value.shape != shape:
+            raise ValueError(
+                f"The initializer of weight {name!r} returned shape {value.shape}; "
+                f"expected {shape}."
+            )
+        value.flags.writeable = False
+        self._weights.append(value)
+        self._weight_names.append(name or f"weight_{len(self._weights) - 1}")
+        return value
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The weight arrays themselves, in creation order (read-only arrays)."""
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return self.weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return [] if self.trainable else self.weights
+
+    def _weight_labels(self) -> list[str]:
+        return list(self._weight_names)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights, in Keras order."""
+        return [np.array(w) for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set every weight from a list in `get_weights()` order and shapes.
+
+        Everything is checked before anything is written, so on error the weights are
+        unchanged.
+        """
+        targets = self.weights
+        labels = self._weight_labels()
+        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
+            raise TypeError(
+                f"`weights` must be a list of arrays. Received: {describe(weights)}"
+            )
+        if len(weights) != len(targets):
+            raise ValueError(
+                f"{self.name} expects {len(targets)} weight arrays "
+                f"({', '.join(labels) or 'none'}; build the layer first if it is not built), "
+                f"but `weights` has {len(weights)}."
+            )
+        values = []
+        for label, target, value in zip(labels, targets, weights):
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"Weight `{label}` of {self.name} must be real numbers. "
+                    f"Received: {describe(array)}"
+                )
+            if array.shape != target.shape:
+                raise ValueError(
+                    f"Weight `{label}` of {self.name} expected shape {target.shape}, "
+                    f"received {array.shape}."
+                )
+            values.append(array)
+        for target, array in zip(targets, values):
+            target.flags.writeable = True
+            try:
+                np.copyto(target, array, casting="unsafe")
+            finally:
+                target.flags.writeable = False
+        self._on_weights_changed()
+
+    def _on_weights_changed(self) -> None:
+        self._weights_version += 1
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.built and args:
+            self.build(np.shape(args[0]))
+            self.built = True
+        return self.call(*args, **kwargs)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

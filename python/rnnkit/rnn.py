@@ -1,0 +1,411 @@
+"""rnnkit.RNN: the recurrent layer, argument for argument `keras.layers.RNN` (plus tf.keras 2's
+`time_major` and `constants`).
+
+A call is validated completely before anything changes (weights, states, built shape), then runs
+one of two paths with the same semantics: built-in cells and stacks of them go to the C++
+kernels, one call per cell over the whole sequence; any other cell, or `constants`, goes to the
+NumPy loop (`_loop.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _runtime
+from ._arrays import as_float_array, as_mask, describe, standardize_dtype
+from ._loop import run_loop
+from .cells import (
+    accepts,
+    BUILTIN_CELLS,
+    StackedRNNCells,
+    build_cell,
+    check_cell,
+    output_size,
+    state_sizes,
+)
+from .layer import Layer
+
+
+class RNN(Layer):
+    """Base class for recurrent layers.
+
+    Args:
+        cell: a cell, or a list of cells (run as `StackedRNNCells`). A cell is any object with
+            `call(input_at_t, states_at_t)` returning `(output_at_t, states_at_t_plus_1)`
+            (optionally taking `constants=`, `training=`) and a `state_size` attribute (an int,
+            or a list with one int per state); `output_size` is optional. Built-in cells
+            (`SimpleRNNCell`, `LSTMCell`, `GRUCell`) and stacks of them run in C++.
+        return_sequences: return every step's output, not only the last one.
+        return_state: also return the final states: `(output, *states)`.
+        go_backwards: process the sequence from the last step to the first; a returned sequence
+            is in that processed (reversed) order, as in Keras.
+        stateful: the final states of a call are the initial states of the next one, row by
+            row; the batch size is fixed by the first call. `reset_states()` zeroes them.
+        unroll: True computes the input projection of all steps in one matrix product (fastest;
+            memory grows with the sequence); False does it in chunks, with working memory
+            independent of the sequence length. The numbers are the same either way.
+        time_major: inputs, masks and returned sequences are (timesteps, batch, ...), as in
+            tf.keras 2.
+        zero_output_for_mask: masked steps output zeros instead of the previous output.
+
+    Call arguments: `inputs` (batch, timesteps, features); `initial_state` a list of arrays, one
+    per state (for stacked cells nested per cell, or flat); `mask` boolean (batch, timesteps);
+    `constants` a list of arrays passed to the cell's `call(..., constants=...)` at every step
+    (tf.keras 2); `training` (dropout is inference-only: True with a nonzero dropout raises).
+    """
+
+    def __init__(
+        self,
+        cell: Any,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        time_major: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
+        check_cell(cell)
+        cells = cell.cells if isinstance(cell, StackedRNNCells) else [cell]
+        dtypes = {standardize_dtype(getattr(c, "dtype", None)) for c in cells}
+        if len(dtypes) > 1:
+            raise ValueError(f"All cells must have one dtype. Received cells with {sorted(dtypes)}")
+        (cell_dtype,) = dtypes
+        if kwargs.get("dtype") is not None and standardize_dtype(kwargs["dtype"]) != cell_dtype:
+            raise ValueError(
+                f"`dtype`={kwargs['dtype']!r} differs from the cell's dtype {cell_dtype!r}; "
+                "give the cell the dtype (or use SimpleRNN/LSTM/GRU(..., dtype=...))."
+            )
+        kwargs["dtype"] = cell_dtype
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
+        self.time_major = bool(time_major)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self._cells = cells
+        self._stacked = isinstance(cell, StackedRNNCells)
+        self._states: list[list[np.ndarray]] | None = None  # stateful: nested per cell
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def state_size(self) -> Any:
+        return self.cell.state_size
+
+    def _groups(self) -> list[list[int]]:
+        return [state_sizes(c) for c in self._cells]
+
+    def _axes(self) -> tuple[int, int]:
+        """(batch axis, time axis) of inputs and masks."""
+        return (1, 0) if self.time_major else (0, 1)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"{self.name} expects inputs of rank 3, (batch, timesteps, features). "
+                f"Received input_shape={shape}"
+            )
+        build_cell(self.cell, (shape[self._axes()[0]], shape[-1]))
+        self._built_input_dim = shape[-1]
+        self.built = True
+
+    def _expected_input_dim(self) -> int | None:
+        """The feature size this layer (or its first cell, if built on its own) was built for."""
+        if self.built:
+            return self._built_input_dim
+        kernel = getattr(self._cells[0], "kernel", None)
+        if getattr(self._cells[0], "built", False) and isinstance(kernel, np.ndarray):
+            return kernel.shape[0]
+        return None
+
+    # ----------------------------------------------------------------- weights
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.cell.weights if hasattr(self.cell, "weights") else []
+
+    def _weight_labels(self) -> list[str]:
+        if isinstance(self.cell, Layer):
+            return self.cell._weight_labels()
+        return super()._weight_labels()
+
+    def _on_weights_changed(self) -> None:
+        super()._on_weights_changed()
+        if isinstance(self.cell, Layer):
+            self.cell._on_weights_changed()
+
+    # ----------------------------------------------------------------- states
+    def _format_states(self, groups: list[list[np.ndarray]]) -> list[Any]:
+        """Internal nested states as Keras 3 returns them: flat for one cell, nested for a
+        stack (a cell without `get_initial_state` and an int `state_size` gets a bare array)."""
+        if not self._stacked:
+            return list(groups[0])
+        formatted: list[Any] = []
+        for cell, group in zip(self._cells, groups):
+            bare = isinstance(cell.state_size, (int, np.integer)) and not hasattr(
+                cell, "get_initial_state"
+            )
+            formatted.append(group[0] if bare else list(group))
+        return formatted
+
+    def _normalize_states(self, states: Any, batch: int | None, argument: str) -> list[list[np.ndarray]]:
+        """Accept states nested per cell or flat (or one array for a one-state layer); check
+        count and shapes; return fresh C-contiguous arrays of the layer's dtype, nested."""
+        groups = self._groups()
+        total = sum(len(g) for g in groups)
+        if isinstance(states, np.ndarray) or not isinstance(states, (list, tuple)):
+            states = [states]
+        states = list(states)
+        is_flat = len(states) == total and all(
+            not isinstance(s, (list, tuple)) for s in states
+        )
+        if is_flat:
+            nested, start = [], 0
+            for g in groups:
+                nested.append(states[start:start + len(g)])
+                start += len(g)
+        elif len(states) == len(groups):
+            nested = [list(s) if isinstance(s, (list, tuple)) else [s] for s in states]
+        else:
+            nested = None
+        expected = ", ".join(
+            f"({batch if batch is not None else 'batch'}, {size})" for g in groups for size in g
+        )
+        if nested is None or [len(n) for n in nested] != [len(g) for g in groups]:
+            raise ValueError(
+                f"`{argument}` of {self.name} expected {total} state array(s) of shapes "
+                f"[{expected}] for {self.cell!r}; received {_describe_states(states)}."
+            )
+        result = []
+        for g, n in zip(groups, nested):
+            group = []
+            for size, value in zip(g, n):
+                array = as_float_array(value, self.dtype, argument)
+                if array.ndim != 2 or array.shape[1] != size or (
+                    batch is not None and array.shape[0] != batch
+                ):
+                    raise ValueError(
+                        f"`{argument}` of {self.name} expected state arrays of shapes "
+                        f"[{expected}]; received {_describe_states(states)}."
+                    )
+                if batch is None:
+                    batch = array.shape[0]
+                group.append(np.array(array, order="C", copy=True))
+            result.append(group)
+        if len({a.shape[0] for group in result for a in group}) > 1:
+            raise ValueError(
+                f"`{argument}` of {self.name}: every state must have the same batch size. "
+                f"Received {_describe_states(states)}."
+            )
+        return result
+
+    @property
+    def states(self) -> list[Any] | None:
+        """The carried states of a stateful layer (None before its first call)."""
+        if self._states is None:
+            return None
+        return self._format_states([[s.copy() for s in g] for g in self._states])
+
+    def reset_states(self, states: Any = None) -> None:
+        """Zero the carried states, or set them to `states` (same forms as `initial_state`)."""
+        if not self.stateful:
+            raise AttributeError(
+                f"{self.name} is not stateful: only a layer made with stateful=True has "
+                "states to reset."
+            )
+        if states is None:
+            if self._states is not None:
+                self._states = [[np.zeros_like(s) for s in g] for g in self._states]
+            return
+        batch = None if self._states is None else self._states[0][0].shape[0]
+        self._states = self._normalize_states(states, batch, "states")
+
+    reset_state = reset_states
+
+    # ----------------------------------------------------------------- call
+    def __call__(
+        self,
+        inputs: Any,
+        initial_state: Any = None,
+        mask: Any = None,
+        constants: Any = None,
+        training: bool = False,
+    ) -> Any:
+        x = as_float_array(inputs, self.dtype, "inputs")
+        if x.ndim != 3:
+            raise ValueError(
+                f"Input 0 of layer {self.name} is incompatible: expected rank 3, "
+                f"{'(timesteps, batch, features)' if self.time_major else '(batch, timesteps, features)'}"
+                f". Received: inputs with shape {x.shape}"
+            )
+        batch_axis, time_axis = self._axes()
+        batch, steps, features = x.shape[batch_axis], x.shape[time_axis], x.shape[2]
+        if steps == 0:
+            raise ValueError(f"`inputs` of {self.name} must have at least one timestep. Received shape {x.shape}")
+        if features == 0:
+            raise ValueError(f"`inputs` of {self.name} must have at least one feature. Received shape {x.shape}")
+        expected_dim = self._expected_input_dim()
+        if expected_dim is not None and features != expected_dim:
+            raise ValueError(
+                f"Input 0 of layer {self.name} is incompatible: the layer was built for "
+                f"{expected_dim} features; received inputs with shape {x.shape} "
+                f"({features} features)."
+            )
+        mask_array = None
+        if mask is not None:
+            shape = (steps, batch) if self.time_major else (batch, steps)
+            mask_array = as_mask(mask, shape)
+        constant_arrays = self._check_constants(constants)
+        self._check_training(training)
+        if self.stateful and self._states is not None:
+            expected_batch = self._states[0][0].shape[0]
+            if batch != expected_batch:
+                raise ValueError(
+                    f"If an RNN is stateful, the batch size of the input sequences must be the "
+                    f"same as the batch size of the states (fixed by the first call or "
+                    f"reset_states). Expected batch size: {expected_batch}. "
+                    f"Received batch size: {batch}."
+                )
+        if initial_state is not None:
+            states = self._normalize_states(initial_state, batch, "initial_state")
+        elif self.stateful and self._states is not None:
+            states = [[s.copy() for s in g] for g in self._states]
+        else:
+            states = [[np.zeros((batch, s), dtype=self.dtype) for s in g] for g in self._groups()]
+
+        if not self.built:
+            self.build(x.shape)
+
+        if self._runs_compiled(constant_arrays):
+            last, sequence, final = self._run_compiled(x, states, mask_array)
+        else:
+            last, sequence, final = self._run_python(x, states, mask_array, constant_arrays, training)
+
+        if self.stateful:
+            self._states = final
+        output = sequence if self.return_sequences else last
+        if not self.return_state:
+            return output
+        return (output, *self._format_states(final))
+
+    def _check_constants(self, constants: Any) -> list[np.ndarray] | None:
+        if constants is None:
+            return None
+        if isinstance(constants, np.ndarray) or not isinstance(constants, (list, tuple)):
+            constants = [constants]
+        takes = [c for c in self._cells if accepts(c, "constants")]
+        if not takes:
+            raise ValueError(
+                f"`constants` were given, but no cell of {self.name} takes them: a cell's "
+                f"`call` must accept a `constants` argument. Cell: {self.cell!r}"
+            )
+        return [as_float_array(c, self.dtype, "constants") for c in constants]
+
+    def _check_training(self, training: Any) -> None:
+        if not training:
+            return
+        rates = [
+            (name, getattr(c, name, 0.0))
+            for c in self._cells
+            for name in ("dropout", "recurrent_dropout")
+        ]
+        active = [f"{name}={rate}" for name, rate in rates if rate]
+        if active:
+            raise ValueError(
+                f"`training=True` with {', '.join(active)}: rnnkit is inference-only and does "
+                "not apply dropout. Call with training=False (the default)."
+            )
+
+    # ----------------------------------------------------------------- the two paths
+    def _runs_compiled(self, constants: list[np.ndarray] | None) -> bool:
+        return (
+            not _runtime.force_python_loop
+            and constants is None
+            and all(isinstance(c, BUILTIN_CELLS) and c.compiled_kernel() is not None
+                    for c in self._cells)
+        )
+
+    def _run_compiled(
+        self, x: np.ndarray, states: list[list[np.ndarray]], mask: np.ndarray | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None, list[list[np.ndarray]]]:
+        """One C++ call per cell over the whole sequence. A stack runs layer after layer: the
+        layers below write their outputs in time order (the layer above reads them as it
+        would the inputs), and every layer skips the same masked steps, which equals Keras's
+        step-by-step interleaving."""
+        batch_axis, time_axis = self._axes()
+        batch, steps = x.shape[batch_axis], x.shape[time_axis]
+        if self.unroll:
+            chunk = -1
+        else:
+            chunk = _runtime.chunk_steps or 0
+        sequence_in = x
+        last = sequence = None
+        for index, cell in enumerate(self._cells):
+            top = index == len(self._cells) - 1
+            units = cell.units
+            shape = (steps, batch, units) if self.time_major else (batch, steps, units)
+            out = np.empty(shape, dtype=self.dtype) if (not top or self.return_sequences) else None
+            last = np.empty((batch, units), dtype=self.dtype) if top else None
+            cell.compiled_kernel().run(
+                sequence_in, self.time_major, states[index], mask, out, last,
+                self.go_backwards, self.zero_output_for_mask, not top, chunk,
+            )
+            sequence_in = out
+            sequence = out if top else None
+        return last, sequence, states
+
+    def _run_python(
+        self,
+        x: np.ndarray,
+        states: list[list[np.ndarray]],
+        mask: np.ndarray | None,
+        constants: list[np.ndarray] | None,
+        training: bool,
+    ) -> tuple[np.ndarray, np.ndarray, list[list[np.ndarray]]]:
+        initial = states if self._stacked else states[0]
+        last, sequence, final = run_loop(
+            self.cell, x, initial, mask=mask, constants=constants,
+            go_backwards=self.go_backwards, zero_output_for_mask=self.zero_output_for_mask,
+            time_major=self.time_major, training=training, dtype=self.dtype,
+        )
+        groups = final if self._stacked else [final]
+        nested = [
+            [np.ascontiguousarray(s, dtype=self.dtype) for s in (g if isinstance(g, (list, tuple)) else [g])]
+            for g in groups
+        ]
+        return last, sequence, nested
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "cell": self.cell,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "time_major": self.time_major,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+    @property
+    def output_size(self) -> int:
+        return output_size(self.cell)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, cell={self.cell!r}>"
+
+
+def _describe_states(states: Any) -> str:
+    if isinstance(states, (list, tuple)):
+        return "[" + ", ".join(_describe_states(s) for s in states) + "]"
+    return describe(states)
