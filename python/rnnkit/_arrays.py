@@ -19,7 +19,8 @@ def standardize_dtype(dtype: Any) -> str:
         name = None
     if name not in FLOAT_DTYPES:
         raise ValueError(
-            f"`dtype` must be 'float32' or 'float64' (or None for float32). Received: dtype={dtype!r}"
+            "`dtype` must be 'float32' or 'float64' (or None for float32). "
+            f"Received: dtype={dtype!r}"
         )
     return name
 

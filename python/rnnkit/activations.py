@@ -115,9 +115,7 @@ def canonical_name(activation: ActivationLike, argument: str = "activation") -> 
             return name
     if callable(activation):
         return None
-    raise TypeError(
-        f"`{argument}` must be a name, None or a callable. Received: {activation!r}"
-    )
+    raise TypeError(f"`{argument}` must be a name, None or a callable. Received: {activation!r}")
 
 
 def get(activation: ActivationLike) -> Callable[[np.ndarray], np.ndarray]:

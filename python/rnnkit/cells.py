@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,11 @@ from .layer import Layer
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value <= 0
+    ):
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a positive integer. "
             f"Received: {name}={value!r}"
@@ -147,8 +152,15 @@ class _BuiltinCell(Layer):
         with self._compile_lock:
             kernel_class = _core.Kernel64 if self.dtype == "float64" else _core.Kernel32
             kernel = kernel_class(
-                self._CELL, self.units, self.kernel.shape[0], names[0], names[1],
-                self.use_bias, self._reset_after(), self.kernel, self.recurrent_kernel,
+                self._CELL,
+                self.units,
+                self.kernel.shape[0],
+                names[0],
+                names[1],
+                self.use_bias,
+                self._reset_after(),
+                self.kernel,
+                self.recurrent_kernel,
                 self.bias,
             )
             self._compiled = (key, kernel)
@@ -192,12 +204,14 @@ class SimpleRNNCell(_BuiltinCell):
     _CELL = "simple_rnn"
     _GATES = 1
 
-    def __init__(self, units: int, activation: activations.ActivationLike = "tanh",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, units: int, activation: activations.ActivationLike = "tanh", **kwargs: Any
+    ) -> None:
         super().__init__(units, activation=activation, **kwargs)
 
-    def call(self, inputs: np.ndarray, states: Sequence[np.ndarray],
-             training: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    def call(
+        self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         h = inputs @ self.kernel
         if self.use_bias:
             h = h + self.bias
@@ -238,8 +252,9 @@ class LSTMCell(_BuiltinCell):
 
         return forget_gate_ones
 
-    def call(self, inputs: np.ndarray, states: Sequence[np.ndarray],
-             training: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    def call(
+        self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         h_prev, c_prev = states[0], states[1]
         z = inputs @ self.kernel
         if self.use_bias:
@@ -279,8 +294,9 @@ class GRUCell(_BuiltinCell):
         width = 3 * self.units
         return (2, width) if self.reset_after else (width,)
 
-    def call(self, inputs: np.ndarray, states: Sequence[np.ndarray],
-             training: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    def call(
+        self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         h_prev = states[0]
         units = self.units
         if self.use_bias:
@@ -292,19 +308,19 @@ class GRUCell(_BuiltinCell):
         x = inputs @ self.kernel
         if input_bias is not None:
             x = x + input_bias
-        x_z, x_r, x_h = x[:, :units], x[:, units:2 * units], x[:, 2 * units:]
+        x_z, x_r, x_h = x[:, :units], x[:, units : 2 * units], x[:, 2 * units :]
         u = self.recurrent_kernel
         if self.reset_after:
             m = h_prev @ u
             if recurrent_bias is not None:
                 m = m + recurrent_bias
             z = self.recurrent_activation(x_z + m[:, :units])
-            r = self.recurrent_activation(x_r + m[:, units:2 * units])
-            hh = self.activation(x_h + r * m[:, 2 * units:])
+            r = self.recurrent_activation(x_r + m[:, units : 2 * units])
+            hh = self.activation(x_h + r * m[:, 2 * units :])
         else:
             z = self.recurrent_activation(x_z + h_prev @ u[:, :units])
-            r = self.recurrent_activation(x_r + h_prev @ u[:, units:2 * units])
-            hh = self.activation(x_h + (r * h_prev) @ u[:, 2 * units:])
+            r = self.recurrent_activation(x_r + h_prev @ u[:, units : 2 * units])
+            hh = self.activation(x_h + (r * h_prev) @ u[:, 2 * units :])
         h = z * h_prev + (1 - z) * hh
         return h, [h]
 
@@ -361,17 +377,28 @@ class StackedRNNCells(Layer):
 
     def get_initial_state(self, batch_size: int) -> list[list[np.ndarray]]:
         return [
-            [np.zeros((batch_size, s), dtype=getattr(cell, "dtype", "float32"))
-             for s in state_sizes(cell)]
+            [
+                np.zeros((batch_size, s), dtype=getattr(cell, "dtype", "float32"))
+                for s in state_sizes(cell)
+            ]
             for cell in self.cells
         ]
 
-    def call(self, inputs: np.ndarray, states: Sequence[Any], training: bool = False,
-             constants: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, list[Any]]:
+    def call(
+        self,
+        inputs: np.ndarray,
+        states: Sequence[Any],
+        training: bool = False,
+        constants: Sequence[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, list[Any]]:
         """One step of every cell in turn; `constants` go to the cells whose `call` takes them."""
         new_states = []
         for cell, cell_states in zip(self.cells, states):
-            kwargs = {"constants": constants} if constants is not None and accepts(cell, "constants") else {}
+            kwargs = (
+                {"constants": constants}
+                if constants is not None and accepts(cell, "constants")
+                else {}
+            )
             group = list(cell_states) if isinstance(cell_states, (list, tuple)) else [cell_states]
             inputs, cell_new = call_cell(cell, inputs, group, training, **kwargs)
             new_states.append(cell_new)
@@ -383,9 +410,7 @@ class StackedRNNCells(Layer):
 
     def _weight_labels(self) -> list[str]:
         return [
-            f"cells[{i}].{label}"
-            for i, cell in enumerate(self.cells)
-            for label in _labels(cell)
+            f"cells[{i}].{label}" for i, cell in enumerate(self.cells) for label in _labels(cell)
         ]
 
     def _on_weights_changed(self) -> None:
@@ -421,8 +446,9 @@ def accepts(cell: Any, argument: str) -> bool:
 _ACCEPTS: dict[tuple[type, str], bool] = {}
 
 
-def call_cell(cell: Any, inputs: np.ndarray, states: list[Any], training: bool = False,
-              **kwargs: Any) -> tuple[np.ndarray, list[Any]]:
+def call_cell(
+    cell: Any, inputs: np.ndarray, states: list[Any], training: bool = False, **kwargs: Any
+) -> tuple[np.ndarray, list[Any]]:
     """One step of any cell, the result normalised as Keras does (new states as a list)."""
     if training and accepts(cell, "training"):
         kwargs["training"] = training

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -111,9 +112,7 @@ class Layer:
         targets = self.weights
         labels = self._weight_labels()
         if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
-            raise TypeError(
-                f"`weights` must be a list of arrays. Received: {describe(weights)}"
-            )
+            raise TypeError(f"`weights` must be a list of arrays. Received: {describe(weights)}")
         if len(weights) != len(targets):
             raise ValueError(
                 f"{self.name} expects {len(targets)} weight arrays "

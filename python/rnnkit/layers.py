@@ -1,5 +1,6 @@
 """Convenience layers as in Keras: SimpleRNN, LSTM, GRU (a cell and an RNN in one), and
-Bidirectional."""
+Bidirectional. This module also re-exports the cells, RNN and Layer, so code written against
+`keras.layers` runs with `import rnnkit as keras`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,33 @@ from typing import Any
 
 import numpy as np
 
-from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .layer import Layer
 from .rnn import RNN
 
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Bidirectional",
+    "GRUCell",
+    "LSTMCell",
+    "Layer",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
+]
+
 _RNN_ARGUMENTS = (
-    "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major",
-    "zero_output_for_mask", "name", "trainable",
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "time_major",
+    "zero_output_for_mask",
+    "name",
+    "trainable",
 )
 
 
@@ -108,7 +129,8 @@ class Bidirectional(Layer):
     ) -> None:
         if not isinstance(layer, RNN):
             raise ValueError(
-                f"Please initialize `Bidirectional` with an rnnkit recurrent layer. Received: {layer!r}"
+                "Please initialize `Bidirectional` with an rnnkit recurrent layer. "
+                f"Received: {layer!r}"
             )
         if backward_layer is not None and not isinstance(backward_layer, RNN):
             raise ValueError(
@@ -201,7 +223,9 @@ class Bidirectional(Layer):
     ) -> Any:
         forward_state = backward_state = None
         if initial_state is not None:
-            if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, (list, tuple)):
+            if isinstance(initial_state, np.ndarray) or not isinstance(
+                initial_state, (list, tuple)
+            ):
                 raise ValueError(
                     "`initial_state` of Bidirectional must be a list: the forward layer's states "
                     f"then the backward layer's. Received: {type(initial_state).__name__}"

@@ -9,7 +9,8 @@ NumPy loop (`_loop.py`).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,9 +18,9 @@ from . import _runtime
 from ._arrays import as_float_array, as_mask, describe, standardize_dtype
 from ._loop import run_loop
 from .cells import (
-    accepts,
     BUILTIN_CELLS,
     StackedRNNCells,
+    accepts,
     build_cell,
     check_cell,
     output_size,
@@ -156,7 +157,9 @@ class RNN(Layer):
             formatted.append(group[0] if bare else list(group))
         return formatted
 
-    def _normalize_states(self, states: Any, batch: int | None, argument: str) -> list[list[np.ndarray]]:
+    def _normalize_states(
+        self, states: Any, batch: int | None, argument: str
+    ) -> list[list[np.ndarray]]:
         """Accept states nested per cell or flat (or one array for a one-state layer); check
         count and shapes; return fresh C-contiguous arrays of the layer's dtype, nested."""
         groups = self._groups()
@@ -164,13 +167,11 @@ class RNN(Layer):
         if isinstance(states, np.ndarray) or not isinstance(states, (list, tuple)):
             states = [states]
         states = list(states)
-        is_flat = len(states) == total and all(
-            not isinstance(s, (list, tuple)) for s in states
-        )
+        is_flat = len(states) == total and all(not isinstance(s, (list, tuple)) for s in states)
         if is_flat:
             nested, start = [], 0
             for g in groups:
-                nested.append(states[start:start + len(g)])
+                nested.append(states[start : start + len(g)])
                 start += len(g)
         elif len(states) == len(groups):
             nested = [list(s) if isinstance(s, (list, tuple)) else [s] for s in states]
@@ -189,8 +190,10 @@ class RNN(Layer):
             group = []
             for size, value in zip(g, n):
                 array = as_float_array(value, self.dtype, argument)
-                if array.ndim != 2 or array.shape[1] != size or (
-                    batch is not None and array.shape[0] != batch
+                if (
+                    array.ndim != 2
+                    or array.shape[1] != size
+                    or (batch is not None and array.shape[0] != batch)
                 ):
                     raise ValueError(
                         f"`{argument}` of {self.name} expected state arrays of shapes "
@@ -241,17 +244,21 @@ class RNN(Layer):
     ) -> Any:
         x = as_float_array(inputs, self.dtype, "inputs")
         if x.ndim != 3:
+            axes = "(timesteps, batch, features)" if self.time_major else "(batch, steps, features)"
             raise ValueError(
-                f"Input 0 of layer {self.name} is incompatible: expected rank 3, "
-                f"{'(timesteps, batch, features)' if self.time_major else '(batch, timesteps, features)'}"
-                f". Received: inputs with shape {x.shape}"
+                f"Input 0 of layer {self.name} is incompatible: expected rank 3, {axes}. "
+                f"Received: inputs with shape {x.shape}"
             )
         batch_axis, time_axis = self._axes()
         batch, steps, features = x.shape[batch_axis], x.shape[time_axis], x.shape[2]
         if steps == 0:
-            raise ValueError(f"`inputs` of {self.name} must have at least one timestep. Received shape {x.shape}")
+            raise ValueError(
+                f"`inputs` of {self.name} must have at least one timestep. Received shape {x.shape}"
+            )
         if features == 0:
-            raise ValueError(f"`inputs` of {self.name} must have at least one feature. Received shape {x.shape}")
+            raise ValueError(
+                f"`inputs` of {self.name} must have at least one feature. Received shape {x.shape}"
+            )
         expected_dim = self._expected_input_dim()
         if expected_dim is not None and features != expected_dim:
             raise ValueError(
@@ -287,7 +294,9 @@ class RNN(Layer):
         if self._runs_compiled(constant_arrays):
             last, sequence, final = self._run_compiled(x, states, mask_array)
         else:
-            last, sequence, final = self._run_python(x, states, mask_array, constant_arrays, training)
+            last, sequence, final = self._run_python(
+                x, states, mask_array, constant_arrays, training
+            )
 
         if self.stateful:
             self._states = final
@@ -329,8 +338,10 @@ class RNN(Layer):
         return (
             not _runtime.force_python_loop
             and constants is None
-            and all(isinstance(c, BUILTIN_CELLS) and c.compiled_kernel() is not None
-                    for c in self._cells)
+            and all(
+                isinstance(c, BUILTIN_CELLS) and c.compiled_kernel() is not None
+                for c in self._cells
+            )
         )
 
     def _run_compiled(
@@ -342,10 +353,7 @@ class RNN(Layer):
         step-by-step interleaving."""
         batch_axis, time_axis = self._axes()
         batch, steps = x.shape[batch_axis], x.shape[time_axis]
-        if self.unroll:
-            chunk = -1
-        else:
-            chunk = _runtime.chunk_steps or 0
+        chunk = -1 if self.unroll else (_runtime.chunk_steps or 0)
         sequence_in = x
         last = sequence = None
         for index, cell in enumerate(self._cells):
@@ -355,8 +363,16 @@ class RNN(Layer):
             out = np.empty(shape, dtype=self.dtype) if (not top or self.return_sequences) else None
             last = np.empty((batch, units), dtype=self.dtype) if top else None
             cell.compiled_kernel().run(
-                sequence_in, self.time_major, states[index], mask, out, last,
-                self.go_backwards, self.zero_output_for_mask, not top, chunk,
+                sequence_in,
+                self.time_major,
+                states[index],
+                mask,
+                out,
+                last,
+                self.go_backwards,
+                self.zero_output_for_mask,
+                not top,
+                chunk,
             )
             sequence_in = out
             sequence = out if top else None
@@ -372,13 +388,23 @@ class RNN(Layer):
     ) -> tuple[np.ndarray, np.ndarray, list[list[np.ndarray]]]:
         initial = states if self._stacked else states[0]
         last, sequence, final = run_loop(
-            self.cell, x, initial, mask=mask, constants=constants,
-            go_backwards=self.go_backwards, zero_output_for_mask=self.zero_output_for_mask,
-            time_major=self.time_major, training=training, dtype=self.dtype,
+            self.cell,
+            x,
+            initial,
+            mask=mask,
+            constants=constants,
+            go_backwards=self.go_backwards,
+            zero_output_for_mask=self.zero_output_for_mask,
+            time_major=self.time_major,
+            training=training,
+            dtype=self.dtype,
         )
         groups = final if self._stacked else [final]
         nested = [
-            [np.ascontiguousarray(s, dtype=self.dtype) for s in (g if isinstance(g, (list, tuple)) else [g])]
+            [
+                np.ascontiguousarray(s, dtype=self.dtype)
+                for s in (g if isinstance(g, (list, tuple)) else [g])
+            ]
             for g in groups
         ]
         return last, sequence, nested
