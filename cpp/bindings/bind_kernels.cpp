@@ -65,6 +65,7 @@ const T* c_contiguous(const py::array& a, const char* name, std::vector<Index> s
 // Element strides of a 3-d array whose last axis is contiguous.
 template <class T>
 std::array<Index, 2> outer_strides(const py::array& a, const char* name) {
+  if (a.size() == 0) return {0, 0};  // nothing is read or written; NumPy's strides are arbitrary
   require(a.shape(2) <= 1 || a.strides(2) == static_cast<py::ssize_t>(sizeof(T)),
           std::string(name) + ": the feature axis must be contiguous");
   for (int i = 0; i < 2; ++i) {
