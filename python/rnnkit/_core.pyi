@@ -1,0 +1,45 @@
+"""Typed stub of rnnkit's compiled module (cpp/bindings). Private: use the rnnkit package."""
+
+import numpy as np
+
+ACTIVATIONS: tuple[str, ...]
+CELLS: tuple[str, ...]
+
+def compiled_isas() -> list[str]: ...
+def supported_isas() -> list[str]: ...
+def active_isa() -> str: ...
+def set_isa(isa: str) -> None: ...
+
+class _Kernel:
+    def __init__(
+        self,
+        cell: str,
+        units: int,
+        input_dim: int,
+        activation: str,
+        recurrent_activation: str,
+        use_bias: bool,
+        reset_after: bool,
+        kernel: np.ndarray,
+        recurrent_kernel: np.ndarray,
+        bias: np.ndarray | None,
+    ) -> None: ...
+    def run(
+        self,
+        x: np.ndarray,
+        time_major: bool,
+        states: list[np.ndarray],
+        mask: np.ndarray | None,
+        out: np.ndarray | None,
+        last_output: np.ndarray | None,
+        go_backwards: bool,
+        zero_output_for_mask: bool,
+        outputs_in_time_order: bool,
+        chunk_steps: int,
+    ) -> None: ...
+    def workspace_bytes(self, batch: int, steps: int, chunk_steps: int, has_mask: bool) -> int: ...
+    @property
+    def isa(self) -> str: ...
+
+class Kernel32(_Kernel): ...
+class Kernel64(_Kernel): ...
