@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+
 from rnnkit import initializers as ini
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from rnnkit import ops
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")

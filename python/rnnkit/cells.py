@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, activations, initializers
-from ._arrays import describe
+from ._arrays import as_float_array, describe
 from .layer import Layer
 
 
@@ -171,8 +171,13 @@ class _BuiltinCell(Layer):
         return [np.zeros((batch_size, s), dtype=self.dtype) for s in state_sizes(self)]
 
     def __call__(self, inputs: Any, states: Any, training: bool = False) -> Any:
+        """One step, as `keras_cell(inputs, states)`: arrays are converted to the cell's dtype."""
+        inputs = as_float_array(inputs, self.dtype, "inputs")
+        if isinstance(states, np.ndarray) or not isinstance(states, (list, tuple)):
+            states = [states]
+        states = [as_float_array(s, self.dtype, "states") for s in states]
         if not self.built:
-            self.build(np.shape(inputs))
+            self.build(inputs.shape)
         return self.call(inputs, states, training=training)
 
     def get_config(self) -> dict[str, Any]:

@@ -121,7 +121,13 @@ class Layer:
             )
         values = []
         for label, target, value in zip(labels, targets, weights):
-            array = np.asarray(value)
+            try:
+                array = np.asarray(value)
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"Weight `{label}` of {self.name} must be an array of shape "
+                    f"{target.shape}; received {type(value).__name__} ({error})"
+                ) from None
             if array.dtype.kind not in "biuf":
                 raise TypeError(
                     f"Weight `{label}` of {self.name} must be real numbers. "

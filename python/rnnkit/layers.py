@@ -159,6 +159,17 @@ class Bidirectional(Layer):
                     f"attribute {attribute!r}, got {getattr(forward, attribute)} for the forward "
                     f"layer and {getattr(backward, attribute)} for the backward layer"
                 )
+        if forward.dtype != backward.dtype:
+            raise ValueError(
+                "Forward layer and backward layer must have the same dtype, got "
+                f"{forward.dtype!r} and {backward.dtype!r}"
+            )
+        sizes = (forward.output_size, backward.output_size)
+        if merge_mode in ("sum", "mul", "ave") and sizes[0] != sizes[1]:
+            raise ValueError(
+                f"merge_mode={merge_mode!r} needs forward and backward outputs of one size; "
+                f"received {sizes[0]} (forward) and {sizes[1]} (backward). Use 'concat' or None."
+            )
         for sub in (forward, backward):
             sub.zero_output_for_mask = sub.return_sequences
         self.merge_mode = merge_mode
@@ -234,14 +245,15 @@ class Bidirectional(Layer):
             forward_state, backward_state = initial_state[:half], initial_state[half:]
         if not self.built and self._pending_weights is not None and np.ndim(inputs) == 3:
             self.build(np.shape(inputs))  # the weights given to the constructor apply now
-        saved = (self.forward_layer._states, self.backward_layer._states)
-        try:
-            y = self.forward_layer(inputs, forward_state, mask, constants, training)
-            y_rev = self.backward_layer(inputs, backward_state, mask, constants, training)
-        except Exception:
-            # A failure in the backward pass must not leave the forward pass's states behind.
-            self.forward_layer._states, self.backward_layer._states = saved
-            raise
+        # Both directions are checked before either runs, so a bad call changes nothing.
+        forward_call = self.forward_layer._prepare(
+            inputs, forward_state, mask, constants, training
+        )
+        backward_call = self.backward_layer._prepare(
+            inputs, backward_state, mask, constants, training
+        )
+        y = self.forward_layer._run(forward_call)
+        y_rev = self.backward_layer._run(backward_call)
         self.built = True
         states: tuple = ()
         if self.return_state:

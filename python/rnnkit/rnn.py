@@ -10,7 +10,7 @@ NumPy loop (`_loop.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,6 +27,16 @@ from .cells import (
     state_sizes,
 )
 from .layer import Layer
+
+
+class _Call(NamedTuple):
+    """A validated call: converted inputs, fresh initial states (nested per cell), mask."""
+
+    x: np.ndarray
+    states: list[list[np.ndarray]]
+    mask: np.ndarray | None
+    constants: list[np.ndarray] | None
+    training: bool
 
 
 class RNN(Layer):
@@ -219,15 +229,15 @@ class RNN(Layer):
 
     def reset_states(self, states: Any = None) -> None:
         """Zero the carried states, or set them to `states` (same forms as `initial_state`)."""
-        if not self.stateful:
-            raise AttributeError(
-                f"{self.name} is not stateful: only a layer made with stateful=True has "
-                "states to reset."
-            )
-        if states is None:
+        if states is None:  # as Keras 3: a layer without carried states has nothing to reset
             if self._states is not None:
                 self._states = [[np.zeros_like(s) for s in g] for g in self._states]
             return
+        if not self.stateful:
+            raise ValueError(
+                f"`states` given to reset_states of {self.name}, which is not stateful: only a "
+                "layer made with stateful=True carries states between calls."
+            )
         batch = None if self._states is None else self._states[0][0].shape[0]
         self._states = self._normalize_states(states, batch, "states")
 
@@ -242,6 +252,12 @@ class RNN(Layer):
         constants: Any = None,
         training: bool = False,
     ) -> Any:
+        return self._run(self._prepare(inputs, initial_state, mask, constants, training))
+
+    def _prepare(
+        self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any
+    ) -> _Call:
+        """Check and convert every argument of a call; changes nothing."""
         x = as_float_array(inputs, self.dtype, "inputs")
         if x.ndim != 3:
             axes = "(timesteps, batch, features)" if self.time_major else "(batch, steps, features)"
@@ -287,22 +303,25 @@ class RNN(Layer):
             states = [[s.copy() for s in g] for g in self._states]
         else:
             states = [[np.zeros((batch, s), dtype=self.dtype) for s in g] for g in self._groups()]
+        return _Call(x, states, mask_array, constant_arrays, bool(training))
 
+    def _run(self, call: _Call) -> Any:
+        """Build if needed, run a prepared call, keep stateful states, shape the result."""
         if not self.built:
-            self.build(x.shape)
-
-        if self._runs_compiled(constant_arrays):
-            last, sequence, final = self._run_compiled(x, states, mask_array)
+            self.build(call.x.shape)
+        if self._runs_compiled(call.constants):
+            last, sequence, final = self._run_compiled(call.x, call.states, call.mask)
         else:
             last, sequence, final = self._run_python(
-                x, states, mask_array, constant_arrays, training
+                call.x, call.states, call.mask, call.constants, call.training
             )
-
         if self.stateful:
             self._states = final
         output = sequence if self.return_sequences else last
         if not self.return_state:
             return output
+        if self.stateful:  # the caller must not be able to write into the carried states
+            final = [[s.copy() for s in group] for group in final]
         return (output, *self._format_states(final))
 
     def _check_constants(self, constants: Any) -> list[np.ndarray] | None:
@@ -400,14 +419,9 @@ class RNN(Layer):
             dtype=self.dtype,
         )
         groups = final if self._stacked else [final]
-        nested = [
-            [
-                np.ascontiguousarray(s, dtype=self.dtype)
-                for s in (g if isinstance(g, (list, tuple)) else [g])
-            ]
-            for g in groups
-        ]
-        return last, sequence, nested
+        # np.array copies: a returned state never shares memory with an output.
+        nested = [[np.array(s, dtype=self.dtype, order="C") for s in _as_list(g)] for g in groups]
+        return np.array(last, dtype=self.dtype, order="C"), sequence, nested
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -435,3 +449,7 @@ def _describe_states(states: Any) -> str:
     if isinstance(states, (list, tuple)):
         return "[" + ", ".join(_describe_states(s) for s in states) + "]"
     return describe(states)
+
+
+def _as_list(group: Any) -> list[Any]:
+    return list(group) if isinstance(group, (list, tuple)) else [group]
