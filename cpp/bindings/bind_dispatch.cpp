@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rnnkit/kernel_table.hpp"
+#include "rnnkit/thread_pool.hpp"
 
 namespace py = pybind11;
 
@@ -41,4 +42,12 @@ void register_dispatch(py::module_& m) {
         }
       },
       py::arg("isa"), "Use this SIMD level for kernels made from now on.");
+  m.def("get_num_threads", [] { return rnnkit::ThreadPool::instance().threads(); },
+        "Threads one call may use (batch rows are split across them).");
+  m.def("set_num_threads", [](int threads) {
+        if (threads < 1) throw py::value_error("`threads` must be a positive integer");
+        py::gil_scoped_release release;  // waits for a running call to finish
+        rnnkit::ThreadPool::instance().set_threads(threads);
+      },
+      py::arg("threads"), "Set the threads one call may use.");
 }

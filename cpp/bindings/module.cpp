@@ -6,9 +6,11 @@ namespace py = pybind11;
 
 void register_dispatch(py::module_& m);
 void register_kernels(py::module_& m);
+void register_plans(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnkit's compiled recurrence kernels (private: use the rnnkit package)";
   register_dispatch(m);
   register_kernels(m);
+  register_plans(m);
 }

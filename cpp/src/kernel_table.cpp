@@ -28,7 +28,7 @@ namespace {
 template <class T>
 struct AnyKernel {
   virtual ~AnyKernel() = default;
-  virtual void run(const SequenceIO<T>& io) const = 0;
+  virtual void run(const SequenceIO<T>& io, T* workspace) const = 0;
   virtual std::size_t workspace_bytes(Index batch, Index steps, Index chunk, bool mask) const = 0;
 };
 
@@ -37,7 +37,9 @@ struct KernelHolder final : AnyKernel<typename Kernel::Scalar> {
   using T = typename Kernel::Scalar;
   template <class... Args>
   explicit KernelHolder(Args&&... args) : kernel(args...) {}
-  void run(const SequenceIO<T>& io) const override { run_sequence(kernel, io); }
+  void run(const SequenceIO<T>& io, T* workspace) const override {
+    run_sequence(kernel, io, workspace);
+  }
   std::size_t workspace_bytes(Index batch, Index steps, Index chunk, bool mask) const override {
     return sizeof(T) * workspace_elements(kernel, batch, steps, chunk, mask);
   }
@@ -63,8 +65,8 @@ void destroy(void* kernel) {
 }
 
 template <class T>
-void run(const void* kernel, const SequenceIO<T>& io) {
-  static_cast<const AnyKernel<T>*>(kernel)->run(io);
+void run(const void* kernel, const SequenceIO<T>& io, void* workspace) {
+  static_cast<const AnyKernel<T>*>(kernel)->run(io, static_cast<T*>(workspace));
 }
 
 template <class T>

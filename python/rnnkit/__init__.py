@@ -6,7 +6,13 @@ through a NumPy loop with the same semantics. Copy weights from Keras with
 """
 
 from . import activations, initializers, ops
-from ._core import active_isa, compiled_isas, supported_isas
+from ._core import (
+    active_isa,
+    compiled_isas,
+    get_num_threads,
+    set_num_threads,
+    supported_isas,
+)
 from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .layer import Layer
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
@@ -28,7 +34,9 @@ __all__ = [
     "activations",
     "active_isa",
     "compiled_isas",
+    "get_num_threads",
     "initializers",
     "ops",
+    "set_num_threads",
     "supported_isas",
 ]

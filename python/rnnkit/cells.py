@@ -128,6 +128,12 @@ class _BuiltinCell(Layer):
         )
         self.built = True
 
+    def _on_weights_changed(self) -> None:
+        super()._on_weights_changed()
+        compiled, self._compiled = self._compiled, None
+        if compiled is not None:
+            compiled[1].invalidate()  # fast-path plans holding it fall back to the slow path
+
     @property
     def input_dim(self) -> int | None:
         return self.kernel.shape[0] if self.built else None

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _runtime
+from . import _core, _runtime
 from ._arrays import as_float_array, as_mask, describe, standardize_dtype
 from ._loop import run_loop
 from .cells import (
@@ -27,6 +27,12 @@ from .cells import (
     state_sizes,
 )
 from .layer import Layer
+
+# Attributes a fast-path plan depends on: setting one drops the plan.
+_PLAN_INPUTS = frozenset({
+    "cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+    "time_major", "zero_output_for_mask", "dtype", "_states",
+})
 
 
 class _Call(NamedTuple):
@@ -105,6 +111,7 @@ class RNN(Layer):
         self._cells = cells
         self._stacked = isinstance(cell, StackedRNNCells)
         self._states: list[list[np.ndarray]] | None = None  # stateful: nested per cell
+        self._plan: Any = None  # the fast path of repeated plain calls (_make_plan)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -150,6 +157,7 @@ class RNN(Layer):
 
     def _on_weights_changed(self) -> None:
         super()._on_weights_changed()
+        self._plan = None
         if isinstance(self.cell, Layer):
             self.cell._on_weights_changed()
 
@@ -230,8 +238,9 @@ class RNN(Layer):
     def reset_states(self, states: Any = None) -> None:
         """Zero the carried states, or set them to `states` (same forms as `initial_state`)."""
         if states is None:  # as Keras 3: a layer without carried states has nothing to reset
-            if self._states is not None:
-                self._states = [[np.zeros_like(s) for s in g] for g in self._states]
+            for group in self._states or []:
+                for state in group:
+                    state[...] = 0  # in place: the fast path writes into these same arrays
             return
         if not self.stateful:
             raise ValueError(
@@ -252,7 +261,47 @@ class RNN(Layer):
         constants: Any = None,
         training: bool = False,
     ) -> Any:
-        return self._run(self._prepare(inputs, initial_state, mask, constants, training))
+        plain = initial_state is None and mask is None and constants is None and not training
+        plan = self._plan
+        if plan is not None and plain:
+            result = plan(inputs)  # None unless `inputs` is exactly what the plan was made for
+            if result is not None:
+                return result
+        result = self._run(self._prepare(inputs, initial_state, mask, constants, training))
+        if plain:
+            self._make_plan(inputs)
+        return result
+
+    def _make_plan(self, inputs: Any) -> None:
+        """After a plain call that ran in C++ on an array needing no conversion, make the fast
+        path for further calls of that shape (see cpp/bindings/bind_plan.cpp)."""
+        if not (
+            isinstance(inputs, np.ndarray)
+            and inputs.dtype == self.dtype
+            and inputs.flags.c_contiguous
+            and self._runs_compiled(None)
+        ):
+            return
+        plan_class = _core.Plan64 if self.dtype == "float64" else _core.Plan32
+        self._plan = plan_class(
+            [cell.compiled_kernel() for cell in self._cells],
+            list(inputs.shape),
+            self.time_major,
+            self.go_backwards,
+            self.zero_output_for_mask,
+            self.return_sequences,
+            self.return_state,
+            self._chunk_steps(),
+            self._states if self.stateful else None,
+            self._stacked,
+            [False] * len(self._cells),  # built-in cells' state groups are lists
+        )
+        _runtime.layers_with_plans.add(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _PLAN_INPUTS:  # the fast path was made for the old value
+            self.__dict__["_plan"] = None
 
     def _prepare(
         self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any
@@ -372,7 +421,7 @@ class RNN(Layer):
         step-by-step interleaving."""
         batch_axis, time_axis = self._axes()
         batch, steps = x.shape[batch_axis], x.shape[time_axis]
-        chunk = -1 if self.unroll else (_runtime.chunk_steps or 0)
+        chunk = self._chunk_steps()
         sequence_in = x
         last = sequence = None
         for index, cell in enumerate(self._cells):
@@ -396,6 +445,10 @@ class RNN(Layer):
             sequence_in = out
             sequence = out if top else None
         return last, sequence, states
+
+    def _chunk_steps(self) -> int:
+        """The C++ driver's chunk argument: -1 = every step at once (unroll), 0 = automatic."""
+        return -1 if self.unroll else (_runtime.chunk_steps or 0)
 
     def _run_python(
         self,

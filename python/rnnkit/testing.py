@@ -13,10 +13,12 @@ def python_loop() -> Iterator[None]:
     """Inside this block every RNN call runs the NumPy loop instead of the C++ kernels."""
     previous = _runtime.force_python_loop
     _runtime.force_python_loop = True
+    _runtime.drop_plans()
     try:
         yield
     finally:
         _runtime.force_python_loop = previous
+        _runtime.drop_plans()
 
 
 @contextlib.contextmanager
@@ -26,7 +28,9 @@ def chunk_steps(steps: int) -> Iterator[None]:
         raise ValueError(f"`steps` must be a positive integer. Received: steps={steps!r}")
     previous = _runtime.chunk_steps
     _runtime.chunk_steps = int(steps)
+    _runtime.drop_plans()
     try:
         yield
     finally:
         _runtime.chunk_steps = previous
+        _runtime.drop_plans()

@@ -83,8 +83,9 @@ template <class T>
 struct KernelFunctions {
   void* (*create)(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias);
   void (*destroy)(void* kernel);
-  void (*run)(const void* kernel, const SequenceIO<T>& io);
-  // Working memory (bytes) a run of this shape allocates, for tests of the unroll=False bound.
+  // workspace: workspace_bytes(...) bytes aligned to 64, or null to let the run allocate it.
+  void (*run)(const void* kernel, const SequenceIO<T>& io, void* workspace);
+  // Working memory (bytes) a run of this shape needs; independent of steps when unroll=False.
   std::size_t (*workspace_bytes)(const void* kernel, Index batch, Index steps, Index chunk_steps,
                                  bool has_mask);
 };

@@ -40,7 +40,8 @@ template <class T>
 class Workspace {
  public:
   explicit Workspace(std::size_t elements)
-      : data_(static_cast<T*>(Eigen::internal::aligned_malloc(sizeof(T) * (elements + 1)))) {}
+      : data_(elements == 0 ? nullptr
+                            : static_cast<T*>(Eigen::internal::aligned_malloc(sizeof(T) * elements))) {}
   ~Workspace() { Eigen::internal::aligned_free(data_); }
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
@@ -91,8 +92,10 @@ void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index firs
   }
 }
 
+// `workspace`: workspace_elements(...) elements, 64-byte aligned, reused across calls by the
+// caller; null makes the run allocate its own.
 template <class Kernel, class T>
-void run_sequence(const Kernel& kernel, const SequenceIO<T>& io) {
+void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = nullptr) {
   const CellSpec& spec = kernel.spec();
   const Index batch = io.batch, steps = io.steps, units = spec.units;
   const Index width = gate_count(spec.cell) * units;
@@ -105,8 +108,10 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io) {
   }
 
   const Index chunk = chunk_length(io.chunk_steps, steps, batch, width, sizeof(T));
-  Workspace<T> ws(workspace_elements(kernel, batch, steps, io.chunk_steps, masked));
-  T* proj = ws.data();
+  Workspace<T> owned(workspace != nullptr
+                         ? 0
+                         : workspace_elements(kernel, batch, steps, io.chunk_steps, masked));
+  T* proj = workspace != nullptr ? workspace : owned.data();
   T* scratch = proj + chunk * batch * width;
   T* candidate[2] = {nullptr, nullptr};  // new states before the mask decides
   T* previous_output = nullptr;          // Keras's prev_output: zeros until a step is used

@@ -1,0 +1,221 @@
+// Kernel32 / Kernel64: one built-in cell's weights, packed once by the active SIMD variant, and
+// `run` over a whole sequence. Shared by bind_kernels.cpp and bind_plan.cpp. The Python layer
+// validates arguments with friendly messages first; the checks here only keep a wrong call from
+// ever reaching C++ with a bad pointer.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rnnkit/executor.hpp"
+#include "rnnkit/kernel_table.hpp"
+
+namespace rnnkit_bindings {
+
+namespace py = pybind11;
+using rnnkit::Activation;
+using rnnkit::CellSpec;
+using rnnkit::CellType;
+using rnnkit::Index;
+
+
+// Names in enum order: Python reads them from here, so the two lists cannot drift apart.
+constexpr std::array<const char*, 13> kActivationNames = {
+    "linear", "tanh",     "sigmoid",  "hard_sigmoid", "relu",        "elu",      "selu",
+    "softsign", "softplus", "swish", "gelu",         "exponential", "hard_silu"};
+constexpr std::array<const char*, 3> kCellNames = {"simple_rnn", "lstm", "gru"};
+
+template <class Enum, std::size_t N>
+Enum from_name(const std::array<const char*, N>& names, const std::string& name,
+               const char* what) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<Enum>(i);
+  }
+  throw py::value_error(std::string("unknown ") + what + " '" + name + "'");
+}
+
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw py::value_error(message);
+}
+
+template <class T>
+const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+template <class T>
+void require_dtype(const py::array& a, const char* name) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
+    throw py::type_error(std::string(name) + " must be a " + dtype_name<T>() + " array");
+  }
+}
+
+template <class T>
+const T* c_contiguous(const py::array& a, const char* name, std::vector<Index> shape) {
+  require_dtype<T>(a, name);
+  require(a.ndim() == static_cast<py::ssize_t>(shape.size()), std::string(name) + ": wrong rank");
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    require(a.shape(i) == shape[i], std::string(name) + ": wrong shape");
+  }
+  require((a.flags() & py::array::c_style) != 0, std::string(name) + " must be C-contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+// Element strides of a 3-d array whose last axis is contiguous.
+template <class T>
+std::array<Index, 2> outer_strides(const py::array& a, const char* name) {
+  if (a.size() == 0) return {0, 0};  // nothing is read or written; NumPy's strides are arbitrary
+  require(a.shape(2) <= 1 || a.strides(2) == static_cast<py::ssize_t>(sizeof(T)),
+          std::string(name) + ": the feature axis must be contiguous");
+  for (int i = 0; i < 2; ++i) {
+    require(a.strides(i) >= 0 && a.strides(i) % static_cast<py::ssize_t>(sizeof(T)) == 0,
+            std::string(name) + ": strides must be whole, non-negative elements");
+  }
+  return {a.strides(0) / static_cast<Index>(sizeof(T)),
+          a.strides(1) / static_cast<Index>(sizeof(T))};
+}
+
+template <class T>
+class Kernel {
+ public:
+  Kernel(const std::string& cell, Index units, Index input_dim, const std::string& activation,
+         const std::string& recurrent_activation, bool use_bias, bool reset_after,
+         const py::array& kernel, const py::array& recurrent_kernel, const py::object& bias)
+      : table_(&rnnkit::active_table()) {
+    spec_.cell = from_name<CellType>(kCellNames, cell, "cell");
+    spec_.units = units;
+    spec_.input_dim = input_dim;
+    spec_.activation = from_name<Activation>(kActivationNames, activation, "activation");
+    spec_.recurrent_activation =
+        from_name<Activation>(kActivationNames, recurrent_activation, "recurrent_activation");
+    spec_.use_bias = use_bias;
+    spec_.reset_after = reset_after;
+    require(units > 0 && input_dim > 0, "units and input_dim must be positive");
+    const Index width = rnnkit::gate_count(spec_.cell) * units;
+    const T* k = c_contiguous<T>(kernel, "kernel", {input_dim, width});
+    const T* r = c_contiguous<T>(recurrent_kernel, "recurrent_kernel", {units, width});
+    const T* b = nullptr;
+    if (use_bias) {
+      const bool two_rows = spec_.cell == CellType::GRU && reset_after;
+      b = c_contiguous<T>(bias.cast<py::array>(), "bias",
+                          two_rows ? std::vector<Index>{2, width} : std::vector<Index>{width});
+    }
+    handle_ = functions().create(spec_, k, r, b);
+  }
+  ~Kernel() { functions().destroy(handle_); }
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // x: (batch, steps, input_dim), or (steps, batch, input_dim) when time_major; any strides with
+  // a contiguous feature axis. states: state arrays (batch, units), C order: read as the initial
+  // states and overwritten with the final ones. mask: bool (batch, steps) or (steps, batch).
+  // out: all outputs in x's axis order; last_output: (batch, units).
+  void run(const py::array& x, bool time_major, const py::list& states, const py::object& mask,
+           const py::object& out, const py::object& last_output, bool go_backwards,
+           bool zero_output_for_mask, bool outputs_in_time_order, Index chunk_steps) const {
+    require_dtype<T>(x, "x");
+    require(x.ndim() == 3, "x must have rank 3");
+    require(x.shape(2) == spec_.input_dim, "x: feature size differs from the kernel's input_dim");
+    const int t_axis = time_major ? 0 : 1, b_axis = time_major ? 1 : 0;
+    rnnkit::SequenceIO<T> io;
+    io.batch = x.shape(b_axis);
+    io.steps = x.shape(t_axis);
+    const auto xs = outer_strides<T>(x, "x");
+    io.x = static_cast<const T*>(x.data());
+    io.x_step_stride = xs[t_axis];
+    io.x_batch_stride = xs[b_axis];
+
+    const Index n_states = rnnkit::state_count(spec_.cell);
+    require(static_cast<Index>(states.size()) == n_states, "states: wrong count");
+    std::vector<py::array> keep_states;  // hold references while the GIL is released
+    for (Index s = 0; s < n_states; ++s) {
+      auto a = states[s].cast<py::array>();
+      c_contiguous<T>(a, "state", {io.batch, spec_.units});
+      require(a.writeable(), "states must be writeable");
+      io.states[s] = static_cast<T*>(a.mutable_data());
+      keep_states.push_back(a);
+    }
+
+    py::array mask_array, out_array, last_array;
+    if (!mask.is_none()) {
+      mask_array = mask.cast<py::array>();
+      require(mask_array.dtype().is(py::dtype::of<bool>()), "mask must be a bool array");
+      require(mask_array.ndim() == 2 && mask_array.shape(t_axis) == io.steps &&
+                  mask_array.shape(b_axis) == io.batch,
+              "mask: wrong shape");
+      io.mask = static_cast<const std::uint8_t*>(mask_array.data());
+      io.mask_step_stride = mask_array.strides(t_axis);
+      io.mask_batch_stride = mask_array.strides(b_axis);
+    }
+    if (!out.is_none()) {
+      out_array = out.cast<py::array>();
+      require_dtype<T>(out_array, "out");
+      require(out_array.ndim() == 3 && out_array.shape(t_axis) == io.steps &&
+                  out_array.shape(b_axis) == io.batch && out_array.shape(2) == spec_.units,
+              "out: wrong shape");
+      require(out_array.writeable(), "out must be writeable");
+      const auto os = outer_strides<T>(out_array, "out");
+      io.out = static_cast<T*>(out_array.mutable_data());
+      io.out_step_stride = os[t_axis];
+      io.out_batch_stride = os[b_axis];
+    }
+    if (!last_output.is_none()) {
+      last_array = last_output.cast<py::array>();
+      c_contiguous<T>(last_array, "last_output", {io.batch, spec_.units});
+      require(last_array.writeable(), "last_output must be writeable");
+      io.last_output = static_cast<T*>(last_array.mutable_data());
+    }
+    io.go_backwards = go_backwards;
+    io.zero_output_for_mask = zero_output_for_mask;
+    io.outputs_in_time_order = outputs_in_time_order;
+    io.chunk_steps = chunk_steps;
+
+    const bool has_mask = io.mask != nullptr;
+    const rnnkit::Slices slices = rnnkit::plan_slices(functions(), handle_, spec_, io.batch,
+                                                      io.steps, chunk_steps, has_mask);
+    py::gil_scoped_release release;
+    rnnkit::WorkspaceCache::Lease workspace(cache_, slices.bytes());
+    execute(io, slices, workspace.data());
+  }
+
+  // One pass over io with the workspace of `slices` (GIL released by the caller).
+  void execute(const rnnkit::SequenceIO<T>& io, const rnnkit::Slices& slices,
+               void* workspace) const {
+    rnnkit::execute(functions(), handle_, spec_, io, slices, workspace);
+  }
+
+  std::size_t workspace_bytes(Index batch, Index steps, Index chunk_steps, bool has_mask) const {
+    return functions().workspace_bytes(handle_, batch, steps, chunk_steps, has_mask);
+  }
+
+  std::string isa() const { return table_->isa; }
+  const rnnkit::KernelTable* table() const { return table_; }
+  const CellSpec& spec() const { return spec_; }
+  void* handle() const { return handle_; }
+
+  // Plans made with this kernel stop using it once its cell's weights change.
+  void invalidate() { valid_.store(false); }
+  bool valid() const { return valid_.load(std::memory_order_relaxed); }
+
+  const rnnkit::KernelFunctions<T>& functions() const {
+    if constexpr (sizeof(T) == 4) {
+      return table_->f32;
+    } else {
+      return table_->f64;
+    }
+  }
+
+  const rnnkit::KernelTable* table_;  // the variant that made handle_ also runs and frees it
+  CellSpec spec_;
+  void* handle_ = nullptr;
+  mutable rnnkit::WorkspaceCache cache_;
+  std::atomic<bool> valid_{true};
+};
+
+}  // namespace rnnkit_bindings

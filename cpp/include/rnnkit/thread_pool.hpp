@@ -1,0 +1,45 @@
+// rnnkit's own threads: a small persistent pool that runs independent tasks (slices of batch
+// rows, each for the whole sequence: no per-step barrier). Eigen stays single-threaded.
+// One pool per process; a call that finds it busy (another Python thread is using it) runs its
+// tasks on the calling thread instead, so threads are never oversubscribed.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rnnkit {
+
+class ThreadPool {
+ public:
+  static ThreadPool& instance();
+
+  // Threads a call may use, the calling thread included (>= 1).
+  int threads() const;
+  void set_threads(int threads);
+
+  // Runs task(0) ... task(count - 1), on the pool's workers and the calling thread, and returns
+  // when all are done. Tasks must not throw.
+  void run(int count, const std::function<void(int)>& task);
+
+  ~ThreadPool();
+
+ private:
+  ThreadPool();
+  void worker_loop();
+  void stop_workers();
+
+  std::mutex busy_;  // held by the one call using the workers
+  mutable std::mutex state_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  int threads_ = 1;
+  const std::function<void(int)>* task_ = nullptr;
+  int count_ = 0, next_ = 0, unfinished_ = 0;
+  unsigned generation_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace rnnkit

@@ -1,0 +1,94 @@
+#include "rnnkit/thread_pool.hpp"
+
+#include <cstdlib>
+
+namespace rnnkit {
+
+namespace {
+
+int threads_from_environment() {
+  const char* value = std::getenv("RNNKIT_NUM_THREADS");
+  if (value == nullptr || *value == '\0') return 1;
+  const int n = std::atoi(value);
+  return n >= 1 ? n : 1;
+}
+
+}  // namespace
+
+ThreadPool& ThreadPool::instance() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool::ThreadPool() { set_threads(threads_from_environment()); }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+int ThreadPool::threads() const {
+  std::lock_guard<std::mutex> lock(state_);
+  return threads_;
+}
+
+void ThreadPool::set_threads(int threads) {
+  if (threads < 1) threads = 1;
+  std::lock_guard<std::mutex> busy(busy_);  // wait for a running call to finish
+  stop_workers();
+  std::lock_guard<std::mutex> lock(state_);
+  threads_ = threads;
+  stopping_ = false;
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void ThreadPool::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(state_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+}
+
+void ThreadPool::worker_loop() {
+  unsigned seen = 0;
+  std::unique_lock<std::mutex> lock(state_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+    if (stopping_) return;
+    seen = generation_;
+    while (next_ < count_) {
+      const int index = next_++;
+      const auto* task = task_;
+      lock.unlock();
+      (*task)(index);
+      lock.lock();
+      if (--unfinished_ == 0) done_.notify_all();
+    }
+  }
+}
+
+void ThreadPool::run(int count, const std::function<void(int)>& task) {
+  std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+  if (count <= 1 || !busy.owns_lock() || workers_.empty()) {
+    for (int i = 0; i < count; ++i) task(i);
+    return;
+  }
+  std::unique_lock<std::mutex> lock(state_);
+  task_ = &task;
+  count_ = count;
+  next_ = 0;
+  unfinished_ = count;
+  ++generation_;
+  wake_.notify_all();
+  while (next_ < count_) {  // the calling thread takes tasks too
+    const int index = next_++;
+    lock.unlock();
+    task(index);
+    lock.lock();
+    --unfinished_;
+  }
+  done_.wait(lock, [&] { return unfinished_ == 0; });
+  task_ = nullptr;
+}
+
+}  // namespace rnnkit
