@@ -14,6 +14,8 @@
 // NaN propagates through every one of them, as the NumPy formulas do.
 #pragma once
 
+#include <cmath>
+
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 
@@ -72,7 +74,9 @@ void activate(Activation activation, const T* in, T* out, Index n) {
       y = half * x * (one + (x * T(0.70710678118654752440084436210485)).erf());
       break;
     case Activation::Exponential:
-      y = x.exp();
+      // std::exp, not Eigen's vectorised exp: that one returns inf from x ~ 88.38 on, where
+      // float32 exp is still finite up to x ~ 88.72 (seen with AVX-512).
+      y = x.unaryExpr([](T v) { return std::exp(v); });
       break;
     case Activation::HardSilu:
       y = x * (x / T(6) + half).template max<Eigen::PropagateNaN>(zero).template min<Eigen::PropagateNaN>(one);

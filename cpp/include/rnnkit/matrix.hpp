@@ -8,6 +8,7 @@
 
 #include "rnnkit/api.hpp"
 #include "rnnkit/isa.hpp"
+#include "rnnkit/packed_product.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -36,15 +37,15 @@ ConstMatrixMap<T> matrix_view(const T* data, Index rows, Index cols, Index strid
 // made (so a call never reads Python-owned memory and never re-lays out weights).
 template <class T>
 struct CellWeights {
-  Matrix<T> kernel;            // (input_dim, gates*units)
-  Matrix<T> recurrent_kernel;  // (units, gates*units)
-  RowVector<T> input_bias;     // (gates*units) added to x · kernel; empty without bias
+  Matrix<T> kernel;                // (input_dim, gates*units)
+  PackedMatrix<T> recurrent_kernel;  // (units, gates*units), packed for the step's product
+  RowVector<T> input_bias;         // (gates*units) added to x · kernel; empty without bias
 
   CellWeights(const CellSpec& spec, const T* kernel_data, const T* recurrent_data,
               const T* input_bias_data) {
     const Index width = gate_count(spec.cell) * spec.units;
     kernel = matrix_view(kernel_data, spec.input_dim, width, width);
-    recurrent_kernel = matrix_view(recurrent_data, spec.units, width, width);
+    recurrent_kernel = PackedMatrix<T>(recurrent_data, spec.units, width, 0, width);
     if (input_bias_data != nullptr) {
       input_bias = Eigen::Map<const RowVector<T>>(input_bias_data, width);
     }

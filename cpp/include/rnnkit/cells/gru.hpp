@@ -27,6 +27,11 @@ class GRUKernel {
     if (spec.use_bias && spec.reset_after) {
       recurrent_bias_ = Eigen::Map<const RowVector<T>>(bias + 3 * spec.units, 3 * spec.units);
     }
+    if (!spec.reset_after) {  // r is needed between the two recurrent products
+      const Index units = spec.units;
+      recurrent_zr_ = PackedMatrix<T>(recurrent_kernel, units, 3 * units, 0, 2 * units);
+      recurrent_h_ = PackedMatrix<T>(recurrent_kernel, units, 3 * units, 2 * units, units);
+    }
   }
 
   const CellSpec& spec() const { return spec_; }
@@ -49,8 +54,12 @@ class GRUKernel {
   void step_reset_after(T* gates, Index rows, const T* h_in, T* h_out, T* m) const {
     const Index units = spec_.units, width = 3 * units;
     auto product = matrix_view(m, rows, width, width);
-    product.noalias() = matrix_view(h_in, rows, units, units) * weights_.recurrent_kernel;
-    if (recurrent_bias_.size() != 0) product.rowwise() += recurrent_bias_;
+    if (recurrent_bias_.size() != 0) {
+      product.rowwise() = recurrent_bias_;
+    } else {
+      product.setZero();
+    }
+    weights_.recurrent_kernel.multiply_add(h_in, units, rows, m, width);
     for (Index r = 0; r < rows; ++r) {
       T* x = gates + r * width;
       const T* mr = m + r * width;
@@ -65,19 +74,14 @@ class GRUKernel {
 
   void step_reset_before(T* gates, Index rows, const T* h_in, T* h_out, T* reset_h) const {
     const Index units = spec_.units, width = 3 * units;
-    const auto& u = weights_.recurrent_kernel;
-    const auto h = matrix_view(h_in, rows, units, units);
-    auto zr = matrix_view(gates, rows, 2 * units, width);
-    zr.noalias() += h * u.leftCols(2 * units);
+    recurrent_zr_.multiply_add(h_in, units, rows, gates, width);
     for (Index r = 0; r < rows; ++r) {
       T* x = gates + r * width;
       activate(spec_.recurrent_activation, x, x, 2 * units);  // z, r
       ArrayMap<T>(reset_h + r * units, units) =
           ConstArrayMap<T>(x + units, units) * ConstArrayMap<T>(h_in + r * units, units);
     }
-    auto hh = matrix_view(gates + 2 * units, rows, units, width);
-    hh.noalias() += matrix_view(static_cast<const T*>(reset_h), rows, units, units) *
-                    u.rightCols(units);
+    recurrent_h_.multiply_add(reset_h, units, rows, gates + 2 * units, width);
     for (Index r = 0; r < rows; ++r) {
       T* x = gates + r * width;
       activate(spec_.activation, x + 2 * units, x + 2 * units, units);
@@ -95,6 +99,7 @@ class GRUKernel {
   CellSpec spec_;
   CellWeights<T> weights_;
   RowVector<T> recurrent_bias_;
+  PackedMatrix<T> recurrent_zr_, recurrent_h_;  // reset_after=False: U_z|U_r, then U_h
 };
 
 }  // namespace RNNKIT_ISA

@@ -31,8 +31,7 @@ class LSTMKernel {
   void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
             T* /*scratch*/) const {
     const Index units = spec_.units, width = 4 * units;
-    auto z = matrix_view(gates, rows, width, width);
-    z.noalias() += matrix_view(states_in[0], rows, units, units) * weights_.recurrent_kernel;
+    weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, width);
     for (Index r = 0; r < rows; ++r) {
       T* row = gates + r * width;
       activate(spec_.recurrent_activation, row, row, 2 * units);  // i, f

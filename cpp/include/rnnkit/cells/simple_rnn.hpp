@@ -26,8 +26,7 @@ class SimpleRNNKernel {
   void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
             T* /*scratch*/) const {
     const Index units = spec_.units;
-    auto z = matrix_view(gates, rows, units, units);
-    z.noalias() += matrix_view(states_in[0], rows, units, units) * weights_.recurrent_kernel;
+    weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, units);
     activate(spec_.activation, gates, states_out[0], rows * units);
   }
 

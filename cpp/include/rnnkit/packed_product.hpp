@@ -1,0 +1,171 @@
+// The recurrent product of every step, c (rows x n) += a (rows x k) · W (k x n), with W packed
+// once (when the weights are set) into column panels that the register-blocked kernels below
+// stream straight through. Eigen's own product repacks W on every call, which at small batch
+// costs about as much as the multiply.
+//
+// Layout: panel p holds columns [p*kPanel, (p+1)*kPanel) of W, row after row (k x kPanel,
+// contiguous, zero-padded past n). Packets are Eigen's for the SIMD level this translation unit
+// is compiled for (16 floats with AVX-512, 8 with AVX2, 4 with SSE), so one source serves all.
+//
+// Kernels: rows >= 2 go kMaxRows rows at a time, each row's accumulators for one panel held in
+// registers (kMaxRows x 2 packets); one row (batch 1: a matrix-vector product bound by the cache
+// holding W) goes four panels at a time, eight independent accumulators to hide FMA latency.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "rnnkit/api.hpp"
+#include "rnnkit/isa.hpp"
+
+namespace rnnkit {
+inline namespace RNNKIT_ISA {
+
+template <class T>
+class PackedMatrix {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  static constexpr int kPacket = Eigen::internal::unpacket_traits<Packet>::size;
+
+ public:
+  static constexpr Index kPanel = 2 * kPacket;  // columns per panel
+  // Rows per block: 2 packets x kMaxRows accumulators plus the loads fit the register file.
+  static constexpr int kMaxRows = kPacket >= 16 ? 12 : 6;
+
+  PackedMatrix() = default;
+
+  // Packs columns [first_col, first_col + cols) of the (rows x *) row-major matrix at `data`.
+  PackedMatrix(const T* data, Index rows, Index stride, Index first_col, Index cols)
+      : depth_(rows), cols_(cols), panels_((cols + kPanel - 1) / kPanel),
+        packed_(static_cast<std::size_t>(panels_ * kPanel * rows)) {  // zero-initialised
+    for (Index p = 0; p < panels_; ++p) {
+      const Index width = std::min(kPanel, cols - p * kPanel);
+      T* panel = packed_.data() + p * kPanel * rows;
+      for (Index r = 0; r < rows; ++r) {
+        const T* source = data + r * stride + first_col + p * kPanel;
+        for (Index j = 0; j < width; ++j) panel[r * kPanel + j] = source[j];
+      }
+    }
+  }
+
+  Index depth() const { return depth_; }
+  Index cols() const { return cols_; }
+
+  // c (rows x cols, row stride ldc) += a (rows x depth, row stride lda) · W.
+  void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+    if (rows == 1) {
+      single_row(a, c);
+      return;
+    }
+    Index r = 0;
+    for (; r + kMaxRows <= rows; r += kMaxRows) {
+      block<kMaxRows>(a + r * lda, lda, c + r * ldc, ldc);
+    }
+    if (r < rows) remainder_rows(rows - r, a + r * lda, lda, c + r * ldc, ldc);
+  }
+
+ private:
+  const T* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
+
+  // Adds one panel's accumulators into c, only the columns that exist.
+  static void store_add(T* c, const Packet& low, const Packet& high, Index width) {
+    using Eigen::internal::ploadu;
+    using Eigen::internal::pstoreu;
+    using Eigen::internal::padd;
+    if (width == kPanel) {
+      pstoreu(c, padd(ploadu<Packet>(c), low));
+      pstoreu(c + kPacket, padd(ploadu<Packet>(c + kPacket), high));
+      return;
+    }
+    alignas(64) T lanes[kPanel];
+    pstoreu(lanes, low);
+    pstoreu(lanes + kPacket, high);
+    for (Index j = 0; j < width; ++j) c[j] += lanes[j];
+  }
+
+  template <int Rows>
+  void block(const T* a, Index lda, T* c, Index ldc) const {
+    using namespace Eigen::internal;
+    for (Index p = 0; p < panels_; ++p) {
+      const T* w = panel(p);
+      Packet acc[Rows][2];
+      for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = pset1<Packet>(T(0));
+      for (Index k = 0; k < depth_; ++k, w += kPanel) {
+        const Packet w0 = pload<Packet>(w), w1 = pload<Packet>(w + kPacket);
+        for (int r = 0; r < Rows; ++r) {
+          const Packet x = pset1<Packet>(a[r * lda + k]);
+          acc[r][0] = pmadd(x, w0, acc[r][0]);
+          acc[r][1] = pmadd(x, w1, acc[r][1]);
+        }
+      }
+      const Index width = std::min(kPanel, cols_ - p * kPanel);
+      for (int r = 0; r < Rows; ++r) store_add(c + r * ldc + p * kPanel, acc[r][0], acc[r][1], width);
+    }
+  }
+
+  template <int Rows = kMaxRows - 1>
+  void remainder_rows(Index rows, const T* a, Index lda, T* c, Index ldc) const {
+    if constexpr (Rows >= 1) {
+      if (rows == Rows) {
+        block<Rows>(a, lda, c, ldc);
+      } else {
+        remainder_rows<Rows - 1>(rows, a, lda, c, ldc);
+      }
+    }
+  }
+
+  // One row: four panels per pass, so eight accumulators are in flight.
+  void single_row(const T* a, T* c) const {
+    using namespace Eigen::internal;
+    constexpr Index kGroup = 4;
+    Index p = 0;
+    for (; p + kGroup <= panels_; p += kGroup) {
+      const T* w[kGroup];
+      Packet acc[kGroup][2];
+      for (Index g = 0; g < kGroup; ++g) {
+        w[g] = panel(p + g);
+        acc[g][0] = acc[g][1] = pset1<Packet>(T(0));
+      }
+      for (Index k = 0; k < depth_; ++k) {
+        const Packet x = pset1<Packet>(a[k]);
+        for (Index g = 0; g < kGroup; ++g) {
+          acc[g][0] = pmadd(x, pload<Packet>(w[g] + k * kPanel), acc[g][0]);
+          acc[g][1] = pmadd(x, pload<Packet>(w[g] + k * kPanel + kPacket), acc[g][1]);
+        }
+      }
+      for (Index g = 0; g < kGroup; ++g) {
+        const Index first = (p + g) * kPanel;
+        store_add(c + first, acc[g][0], acc[g][1], std::min(kPanel, cols_ - first));
+      }
+    }
+    for (; p < panels_; ++p) block_single(p, a, c);
+  }
+
+  void block_single(Index p, const T* a, T* c) const {
+    using namespace Eigen::internal;
+    const T* w = panel(p);
+    Packet acc0 = pset1<Packet>(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    Index k = 0;
+    for (; k + 2 <= depth_; k += 2, w += 2 * kPanel) {  // two rows of W per pass: 4 chains
+      const Packet x0 = pset1<Packet>(a[k]), x1 = pset1<Packet>(a[k + 1]);
+      acc0 = pmadd(x0, pload<Packet>(w), acc0);
+      acc1 = pmadd(x0, pload<Packet>(w + kPacket), acc1);
+      acc2 = pmadd(x1, pload<Packet>(w + kPanel), acc2);
+      acc3 = pmadd(x1, pload<Packet>(w + kPanel + kPacket), acc3);
+    }
+    for (; k < depth_; ++k, w += kPanel) {
+      const Packet x = pset1<Packet>(a[k]);
+      acc0 = pmadd(x, pload<Packet>(w), acc0);
+      acc1 = pmadd(x, pload<Packet>(w + kPacket), acc1);
+    }
+    const Index first = p * kPanel;
+    store_add(c + first, padd(acc0, acc2), padd(acc1, acc3), std::min(kPanel, cols_ - first));
+  }
+
+  Index depth_ = 0, cols_ = 0, panels_ = 0;
+  std::vector<T, Eigen::aligned_allocator<T>> packed_;
+};
+
+}  // namespace RNNKIT_ISA
+}  // namespace rnnkit
