@@ -32,6 +32,8 @@ class PackedMatrix {
   static constexpr Index kPanel = 2 * kPacket;  // columns per panel
   // Rows per block: 2 packets x kMaxRows accumulators plus the loads fit the register file.
   static constexpr int kMaxRows = kPacket >= 16 ? 12 : 6;
+  // Rows of W per pass: a panel slice of 128 x kPanel is 16 KiB (AVX-512), well inside L1.
+  static constexpr Index kDepthBlock = 128;
 
   PackedMatrix() = default;
 
@@ -53,16 +55,28 @@ class PackedMatrix {
   Index cols() const { return cols_; }
 
   // c (rows x cols, row stride ldc) += a (rows x depth, row stride lda) · W.
+  // Panel by panel, kDepthBlock rows of W at a time: that slice of the panel stays in L1 while
+  // every block of rows of `a` goes past it, so W is read from L2 (or L3) once per call.
   void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
     if (rows == 1) {
       single_row(a, c);
       return;
     }
-    Index r = 0;
-    for (; r + kMaxRows <= rows; r += kMaxRows) {
-      block<kMaxRows>(a + r * lda, lda, c + r * ldc, ldc);
+    for (Index p = 0; p < panels_; ++p) {
+      const Index width = std::min(kPanel, cols_ - p * kPanel);
+      for (Index k0 = 0; k0 < depth_; k0 += kDepthBlock) {
+        const Index depth = std::min(kDepthBlock, depth_ - k0);
+        const T* w = panel(p) + k0 * kPanel;
+        Index r = 0;
+        for (; r + kMaxRows <= rows; r += kMaxRows) {
+          block<kMaxRows>(a + r * lda + k0, lda, w, depth, c + r * ldc + p * kPanel, ldc, width);
+        }
+        if (r < rows) {
+          remainder_rows(rows - r, a + r * lda + k0, lda, w, depth, c + r * ldc + p * kPanel, ldc,
+                         width);
+        }
+      }
     }
-    if (r < rows) remainder_rows(rows - r, a + r * lda, lda, c + r * ldc, ldc);
   }
 
  private:
@@ -84,33 +98,32 @@ class PackedMatrix {
     for (Index j = 0; j < width; ++j) c[j] += lanes[j];
   }
 
+  // c (Rows x width) += a (Rows x depth) · w (depth x kPanel, one panel slice).
   template <int Rows>
-  void block(const T* a, Index lda, T* c, Index ldc) const {
+  static void block(const T* a, Index lda, const T* w, Index depth, T* c, Index ldc,
+                    Index width) {
     using namespace Eigen::internal;
-    for (Index p = 0; p < panels_; ++p) {
-      const T* w = panel(p);
-      Packet acc[Rows][2];
-      for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = pset1<Packet>(T(0));
-      for (Index k = 0; k < depth_; ++k, w += kPanel) {
-        const Packet w0 = pload<Packet>(w), w1 = pload<Packet>(w + kPacket);
-        for (int r = 0; r < Rows; ++r) {
-          const Packet x = pset1<Packet>(a[r * lda + k]);
-          acc[r][0] = pmadd(x, w0, acc[r][0]);
-          acc[r][1] = pmadd(x, w1, acc[r][1]);
-        }
+    Packet acc[Rows][2];
+    for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = pset1<Packet>(T(0));
+    for (Index k = 0; k < depth; ++k, w += kPanel) {
+      const Packet w0 = pload<Packet>(w), w1 = pload<Packet>(w + kPacket);
+      for (int r = 0; r < Rows; ++r) {
+        const Packet x = pset1<Packet>(a[r * lda + k]);
+        acc[r][0] = pmadd(x, w0, acc[r][0]);
+        acc[r][1] = pmadd(x, w1, acc[r][1]);
       }
-      const Index width = std::min(kPanel, cols_ - p * kPanel);
-      for (int r = 0; r < Rows; ++r) store_add(c + r * ldc + p * kPanel, acc[r][0], acc[r][1], width);
     }
+    for (int r = 0; r < Rows; ++r) store_add(c + r * ldc, acc[r][0], acc[r][1], width);
   }
 
   template <int Rows = kMaxRows - 1>
-  void remainder_rows(Index rows, const T* a, Index lda, T* c, Index ldc) const {
+  static void remainder_rows(Index rows, const T* a, Index lda, const T* w, Index depth, T* c,
+                             Index ldc, Index width) {
     if constexpr (Rows >= 1) {
       if (rows == Rows) {
-        block<Rows>(a, lda, c, ldc);
+        block<Rows>(a, lda, w, depth, c, ldc, width);
       } else {
-        remainder_rows<Rows - 1>(rows, a, lda, c, ldc);
+        remainder_rows<Rows - 1>(rows, a, lda, w, depth, c, ldc, width);
       }
     }
   }

@@ -60,40 +60,36 @@ std::size_t workspace_elements(const Kernel& kernel, Index batch, Index steps, I
   const Index width = gate_count(spec.cell) * spec.units;
   const Index chunk = chunk_length(chunk_steps, steps, batch, width, sizeof(typename Kernel::Scalar));
   std::size_t n = static_cast<std::size_t>(chunk * batch * width + kernel.scratch_size(batch));
+  if (batch > 1) n += static_cast<std::size_t>(chunk * batch * spec.input_dim);  // staging
   if (has_mask) n += static_cast<std::size_t>((state_count(spec.cell) + 1) * batch * spec.units);
   return n;
 }
 
-// proj[j, b, :] = x[b, first_time + j, :] · kernel + input_bias for j < count, with as few and
-// as large matrix products as the strides allow.
+// proj[j, b, :] = x[b, first_time + j, :] · kernel + input_bias for j < count, as one matrix
+// product: the (step, row) pairs are one matrix with a constant row stride when x is time-major
+// (or batch is 1); otherwise they are first copied, in that order, into `staging`
+// (count * batch * input_dim elements; cheap next to the product, and a product of many rows
+// runs far faster than many products of few rows).
 template <class T>
 void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index first_time,
-                    Index count, T* proj) {
+                    Index count, T* proj, T* staging) {
   const Index batch = io.batch, dim = w.kernel.rows(), width = w.kernel.cols();
   const T* x = io.x + first_time * io.x_step_stride;
-  if (batch == 1 || io.x_step_stride == batch * io.x_batch_stride) {
-    // All (step, row) pairs form one matrix with a constant row stride.
-    const Index stride = batch == 1 ? io.x_step_stride : io.x_batch_stride;
-    matrix_view(proj, count * batch, width, width).noalias() =
-        matrix_view(x, count * batch, dim, stride) * w.kernel;
-  } else if (count >= batch) {
-    for (Index b = 0; b < batch; ++b) {
-      matrix_view(proj + b * width, count, width, batch * width).noalias() =
-          matrix_view(x + b * io.x_batch_stride, count, dim, io.x_step_stride) * w.kernel;
-    }
-  } else {
+  const T* rows = x;
+  Index stride = batch == 1 ? io.x_step_stride : io.x_batch_stride;
+  if (batch > 1 && io.x_step_stride != batch * io.x_batch_stride) {
     for (Index j = 0; j < count; ++j) {
-      matrix_view(proj + j * batch * width, batch, width, width).noalias() =
-          matrix_view(x + j * io.x_step_stride, batch, dim, io.x_batch_stride) * w.kernel;
+      copy_rows(x + j * io.x_step_stride, io.x_batch_stride, staging + j * batch * dim, dim,
+                batch, dim);
     }
+    rows = staging;
+    stride = dim;
   }
-  if (w.input_bias.size() != 0) {
-    matrix_view(proj, count * batch, width, width).rowwise() += w.input_bias;
-  }
+  auto out = matrix_view(proj, count * batch, width, width);
+  out.noalias() = matrix_view(rows, count * batch, dim, stride) * w.kernel;
+  if (w.input_bias.size() != 0) out.rowwise() += w.input_bias;
 }
 
-// `workspace`: workspace_elements(...) elements, 64-byte aligned, reused across calls by the
-// caller; null makes the run allocate its own.
 template <class Kernel, class T>
 void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = nullptr) {
   const CellSpec& spec = kernel.spec();
@@ -113,10 +109,11 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
                          : workspace_elements(kernel, batch, steps, io.chunk_steps, masked));
   T* proj = workspace != nullptr ? workspace : owned.data();
   T* scratch = proj + chunk * batch * width;
+  T* staging = scratch + kernel.scratch_size(batch);
   T* candidate[2] = {nullptr, nullptr};  // new states before the mask decides
   T* previous_output = nullptr;          // Keras's prev_output: zeros until a step is used
   if (masked) {
-    T* p = scratch + kernel.scratch_size(batch);
+    T* p = staging + (batch > 1 ? chunk * batch * spec.input_dim : 0);
     for (Index s = 0; s < n_states; ++s, p += batch * units) candidate[s] = p;
     previous_output = io.last_output != nullptr ? io.last_output : p;
     set_zero(previous_output, batch * units);
@@ -129,7 +126,7 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
     if (i % chunk == 0) {
       const Index count = std::min(chunk, steps - i);
       chunk_first = io.go_backwards ? t - count + 1 : t;
-      project_inputs(kernel.weights(), io, chunk_first, count, proj);
+      project_inputs(kernel.weights(), io, chunk_first, count, proj, staging);
     }
     T* gates = proj + (t - chunk_first) * batch * width;
     kernel.step(gates, batch, io.states, states_out, scratch);
