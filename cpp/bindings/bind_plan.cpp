@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "kernel.hpp"
@@ -84,6 +85,11 @@ class Plan {
     }
     run_offset_ = bytes;
     threads_ = rnnkit::ThreadPool::instance().threads();
+    for (const Kernel<T>* kernel : kernels_) {
+      const auto& spec = kernel->spec();
+      flops_ += 2.0 * batch_ * steps_ * (spec.input_dim + spec.units) *
+                rnnkit::gate_count(spec.cell) * spec.units;
+    }
   }
 
   py::object call(const py::handle& input) {
@@ -124,7 +130,11 @@ class Plan {
     T* out_data = return_sequences_ ? out.mutable_data() : nullptr;
     T* last_data = return_sequences_ ? nullptr : last.mutable_data();
     {
-      py::gil_scoped_release release;
+      // Releasing and retaking the GIL costs ~0.2 us: not worth it for a call shorter than that
+      // would let another thread use (a streaming step). Such calls hold the GIL throughout,
+      // so two of them never overlap and the stateful lock below is never contended.
+      std::optional<py::gil_scoped_release> release;
+      if (flops_ >= kReleaseGilFlops) release.emplace();
       std::unique_lock<std::mutex> serial;  // a stateful plan's states admit one call at a time
       if (!carried_.empty()) serial = std::unique_lock<std::mutex>(stateful_mutex_);
       run(input_data, states, out_data, last_data);
@@ -207,6 +217,8 @@ class Plan {
   std::vector<std::size_t> intermediate_offset_;
   std::size_t run_offset_ = 0, run_bytes_ = 0;
   int threads_ = 1;  // the slicing above was planned for this many threads
+  double flops_ = 0;
+  static constexpr double kReleaseGilFlops = 1e5;
   rnnkit::WorkspaceCache cache_;
   std::mutex stateful_mutex_;
 };

@@ -24,10 +24,7 @@ ThreadPool::ThreadPool() { set_threads(threads_from_environment()); }
 
 ThreadPool::~ThreadPool() { stop_workers(); }
 
-int ThreadPool::threads() const {
-  std::lock_guard<std::mutex> lock(state_);
-  return threads_;
-}
+int ThreadPool::threads() const { return threads_.load(std::memory_order_relaxed); }
 
 void ThreadPool::set_threads(int threads) {
   if (threads < 1) threads = 1;

@@ -38,6 +38,7 @@ ConstMatrixMap<T> matrix_view(const T* data, Index rows, Index cols, Index strid
 template <class T>
 struct CellWeights {
   Matrix<T> kernel;                // (input_dim, gates*units)
+  PackedMatrix<T> packed_kernel;   // the same, packed: faster than Eigen for a few rows
   PackedMatrix<T> recurrent_kernel;  // (units, gates*units), packed for the step's product
   RowVector<T> input_bias;         // (gates*units) added to x · kernel; empty without bias
 
@@ -45,6 +46,7 @@ struct CellWeights {
               const T* input_bias_data) {
     const Index width = gate_count(spec.cell) * spec.units;
     kernel = matrix_view(kernel_data, spec.input_dim, width, width);
+    packed_kernel = PackedMatrix<T>(kernel_data, spec.input_dim, width, 0, width);
     recurrent_kernel = PackedMatrix<T>(recurrent_data, spec.units, width, 0, width);
     if (input_bias_data != nullptr) {
       input_bias = Eigen::Map<const RowVector<T>>(input_bias_data, width);

@@ -70,6 +70,8 @@ std::size_t workspace_elements(const Kernel& kernel, Index batch, Index steps, I
 // (or batch is 1); otherwise they are first copied, in that order, into `staging`
 // (count * batch * input_dim elements; cheap next to the product, and a product of many rows
 // runs far faster than many products of few rows).
+constexpr Index kPackedProjectionRows = 16;
+
 template <class T>
 void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index first_time,
                     Index count, T* proj, T* staging) {
@@ -86,6 +88,15 @@ void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index firs
     stride = dim;
   }
   auto out = matrix_view(proj, count * batch, width, width);
+  if (count * batch <= kPackedProjectionRows) {  // Eigen's set-up costs more than a few rows
+    if (w.input_bias.size() != 0) {
+      out.rowwise() = w.input_bias;
+    } else {
+      out.setZero();
+    }
+    w.packed_kernel.multiply_add(rows, stride, count * batch, proj, width);
+    return;
+  }
   out.noalias() = matrix_view(rows, count * batch, dim, stride) * w.kernel;
   if (w.input_bias.size() != 0) out.rowwise() += w.input_bias;
 }

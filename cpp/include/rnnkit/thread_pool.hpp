@@ -4,6 +4,7 @@
 // tasks on the calling thread instead, so threads are never oversubscribed.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -35,7 +36,7 @@ class ThreadPool {
   mutable std::mutex state_;
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
-  int threads_ = 1;
+  std::atomic<int> threads_{1};  // read on every call: no lock
   const std::function<void(int)>* task_ = nullptr;
   int count_ = 0, next_ = 0, unfinished_ = 0;
   unsigned generation_ = 0;
