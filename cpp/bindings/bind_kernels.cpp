@@ -16,10 +16,11 @@ template <class T>
 void bind_kernel(py::module_& m, const char* name) {
   py::class_<Kernel<T>>(m, name)
       .def(py::init<const std::string&, Index, Index, const std::string&, const std::string&,
-                    bool, bool, const py::array&, const py::array&, const py::object&>(),
+                    bool, bool, const py::array&, const py::array&, const py::object&, bool>(),
            py::arg("cell"), py::arg("units"), py::arg("input_dim"), py::arg("activation"),
            py::arg("recurrent_activation"), py::arg("use_bias"), py::arg("reset_after"),
-           py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"))
+           py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
+           py::arg("bf16_weights") = false)
       .def("run", &Kernel<T>::run, py::arg("x"), py::arg("time_major"), py::arg("states"),
            py::arg("mask"), py::arg("out"), py::arg("last_output"), py::arg("go_backwards"),
            py::arg("zero_output_for_mask"), py::arg("outputs_in_time_order"),

@@ -86,7 +86,8 @@ class Kernel {
  public:
   Kernel(const std::string& cell, Index units, Index input_dim, const std::string& activation,
          const std::string& recurrent_activation, bool use_bias, bool reset_after,
-         const py::array& kernel, const py::array& recurrent_kernel, const py::object& bias)
+         const py::array& kernel, const py::array& recurrent_kernel, const py::object& bias,
+         bool bf16_weights)
       : table_(&rnnkit::active_table()) {
     spec_.cell = from_name<CellType>(kCellNames, cell, "cell");
     spec_.units = units;
@@ -96,6 +97,8 @@ class Kernel {
         from_name<Activation>(kActivationNames, recurrent_activation, "recurrent_activation");
     spec_.use_bias = use_bias;
     spec_.reset_after = reset_after;
+    spec_.bf16_weights = bf16_weights;
+    require(!bf16_weights || sizeof(T) == 4, "bfloat16 weights need float32");
     require(units > 0 && input_dim > 0, "units and input_dim must be positive");
     const Index width = rnnkit::gate_count(spec_.cell) * units;
     const T* k = c_contiguous<T>(kernel, "kernel", {input_dim, width});

@@ -42,6 +42,21 @@ def _rate(value: Any, name: str) -> float:
     return rate
 
 
+# Weight precisions of built-in cells: "bfloat16" (opt-in, float32 layers only) rounds every
+# weight to bfloat16 and streams the recurrent weights at half the bytes; arithmetic stays
+# float32. See docs/bfloat16.md for its error against float32.
+PRECISIONS = ("float32", "bfloat16")
+
+
+def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (ties to even), as float32."""
+    values = np.ascontiguousarray(array, dtype=np.float32)
+    bits = values.view(np.uint32).astype(np.uint64)
+    rounded = (((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16) & 0xFFFFFFFF
+    out = rounded.astype(np.uint32).view(np.float32).reshape(values.shape)
+    return np.where(np.isnan(values), values, out)
+
+
 def state_sizes(cell: Any) -> list[int]:
     """A cell's state sizes as a flat list (Keras allows an int or a list)."""
     size = cell.state_size
@@ -72,9 +87,20 @@ class _BuiltinCell(Layer):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         seed: int | None = None,
+        precision: str = "float32",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"`precision` must be one of {PRECISIONS}. Received: precision={precision!r}"
+            )
+        if precision == "bfloat16" and self.dtype != "float32":
+            raise ValueError(
+                "`precision='bfloat16'` (bfloat16 weights) needs dtype float32. "
+                f"Received: dtype={self.dtype!r}"
+            )
+        self.precision = precision
         self.units = _positive_int(units, "units")
         activations.canonical_name(activation, "activation")
         activations.canonical_name(recurrent_activation, "recurrent_activation")
@@ -168,11 +194,24 @@ class _BuiltinCell(Layer):
                 self.kernel,
                 self.recurrent_kernel,
                 self.bias,
+                self.precision == "bfloat16",
             )
             self._compiled = (key, kernel)
         return kernel
 
     # ----------------------------------------------------------------- NumPy path
+    def _step_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """kernel, recurrent_kernel, bias as the step computes with them: the weights, or with
+        precision='bfloat16' the weights rounded to bfloat16, as the C++ kernels round them."""
+        weights = (self.kernel, self.recurrent_kernel, self.bias)
+        if self.precision != "bfloat16":
+            return weights
+        cached = getattr(self, "_rounded", None)
+        if cached is None or cached[0] != self._weights_version:
+            rounded = tuple(None if w is None else round_to_bfloat16(w) for w in weights)
+            cached = self._rounded = (self._weights_version, rounded)
+        return cached[1]
+
     def get_initial_state(self, batch_size: int) -> list[np.ndarray]:
         return [np.zeros((batch_size, s), dtype=self.dtype) for s in state_sizes(self)]
 
@@ -199,6 +238,7 @@ class _BuiltinCell(Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "precision": self.precision,
         }
 
     def __repr__(self) -> str:
@@ -223,10 +263,11 @@ class SimpleRNNCell(_BuiltinCell):
     def call(
         self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        h = inputs @ self.kernel
+        kernel, recurrent_kernel, bias = self._step_weights()
+        h = inputs @ kernel
         if self.use_bias:
-            h = h + self.bias
-        h = self.activation(h + states[0] @ self.recurrent_kernel)
+            h = h + bias
+        h = self.activation(h + states[0] @ recurrent_kernel)
         return h, [h]
 
     def get_config(self) -> dict[str, Any]:
@@ -267,10 +308,11 @@ class LSTMCell(_BuiltinCell):
         self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         h_prev, c_prev = states[0], states[1]
-        z = inputs @ self.kernel
+        kernel, recurrent_kernel, bias = self._step_weights()
+        z = inputs @ kernel
         if self.use_bias:
-            z = z + self.bias
-        z = z + h_prev @ self.recurrent_kernel
+            z = z + bias
+        z = z + h_prev @ recurrent_kernel
         z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
@@ -310,17 +352,15 @@ class GRUCell(_BuiltinCell):
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         h_prev = states[0]
         units = self.units
+        kernel, u, bias = self._step_weights()
         if self.use_bias:
-            input_bias, recurrent_bias = (
-                (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
-            )
+            input_bias, recurrent_bias = (bias[0], bias[1]) if self.reset_after else (bias, None)
         else:
             input_bias = recurrent_bias = None
-        x = inputs @ self.kernel
+        x = inputs @ kernel
         if input_bias is not None:
             x = x + input_bias
         x_z, x_r, x_h = x[:, :units], x[:, units : 2 * units], x[:, 2 * units :]
-        u = self.recurrent_kernel
         if self.reset_after:
             m = h_prev @ u
             if recurrent_bias is not None:

@@ -31,6 +31,9 @@ struct CellSpec {
   Activation recurrent_activation = Activation::Sigmoid;
   bool use_bias = true;
   bool reset_after = true;  // GRU only
+  // Opt-in, float32 only: every weight rounded to bfloat16 when set; the recurrent weights are
+  // also stored as bfloat16 (half the bytes to stream per step), arithmetic stays float32.
+  bool bf16_weights = false;
 };
 
 // Gates per cell: the width of kernel and recurrent_kernel is gates * units.

@@ -33,23 +33,34 @@ ConstMatrixMap<T> matrix_view(const T* data, Index rows, Index cols, Index strid
   return ConstMatrixMap<T>(data, rows, cols, Eigen::OuterStride<>(stride));
 }
 
+// v rounded to the nearest bfloat16 (ties to even), as T.
+template <class T>
+T round_to_bf16(T v) {
+  return static_cast<T>(static_cast<float>(Eigen::bfloat16(static_cast<float>(v))));
+}
+
 // The weights every built-in cell has, copied once from Keras-layout arrays when the kernel is
 // made (so a call never reads Python-owned memory and never re-lays out weights).
 template <class T>
 struct CellWeights {
-  Matrix<T> kernel;                // (input_dim, gates*units)
-  PackedMatrix<T> packed_kernel;   // the same, packed: faster than Eigen for a few rows
-  PackedMatrix<T> recurrent_kernel;  // (units, gates*units), packed for the step's product
+  Matrix<T> kernel;                    // (input_dim, gates*units)
+  PackedWeights<T> packed_kernel;      // the same, packed: faster than Eigen for a few rows
+  PackedWeights<T> recurrent_kernel;   // (units, gates*units), packed for the step's product
   RowVector<T> input_bias;         // (gates*units) added to x · kernel; empty without bias
 
   CellWeights(const CellSpec& spec, const T* kernel_data, const T* recurrent_data,
               const T* input_bias_data) {
     const Index width = gate_count(spec.cell) * spec.units;
+    const bool bf16 = spec.bf16_weights;
     kernel = matrix_view(kernel_data, spec.input_dim, width, width);
-    packed_kernel = PackedMatrix<T>(kernel_data, spec.input_dim, width, 0, width);
-    recurrent_kernel = PackedMatrix<T>(recurrent_data, spec.units, width, 0, width);
+    packed_kernel = PackedWeights<T>(kernel_data, spec.input_dim, width, 0, width, bf16);
+    recurrent_kernel = PackedWeights<T>(recurrent_data, spec.units, width, 0, width, bf16);
     if (input_bias_data != nullptr) {
       input_bias = Eigen::Map<const RowVector<T>>(input_bias_data, width);
+    }
+    if (bf16) {  // every path then computes with the same, rounded, weights
+      kernel = kernel.unaryExpr([](T v) { return round_to_bf16(v); });
+      input_bias = input_bias.unaryExpr([](T v) { return round_to_bf16(v); });
     }
   }
 };

@@ -7,12 +7,16 @@
 // contiguous, zero-padded past n). Packets are Eigen's for the SIMD level this translation unit
 // is compiled for (16 floats with AVX-512, 8 with AVX2, 4 with SSE), so one source serves all.
 //
+// Storage: T itself, or Eigen::bfloat16 (opt-in, float32 only): half the bytes to stream, each
+// weight rounded to 8 significant bits, widened back to T in registers; the arithmetic stays T.
+//
 // Kernels: rows >= 2 go kMaxRows rows at a time, each row's accumulators for one panel held in
 // registers (kMaxRows x 2 packets); one row (batch 1: a matrix-vector product bound by the cache
 // holding W) goes four panels at a time, eight independent accumulators to hide FMA latency.
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -23,10 +27,30 @@
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
 
-template <class T>
+template <class T, class Storage = T>
 class PackedMatrix {
   using Packet = typename Eigen::internal::packet_traits<T>::type;
   static constexpr int kPacket = Eigen::internal::unpacket_traits<Packet>::size;
+  using StoragePacket = typename Eigen::internal::packet_traits<Storage>::type;
+  // The storage packs kPacket weights into one vector register of its own (bf16 with AVX2 or
+  // AVX-512); otherwise (SSE) weights are widened one by one.
+  static constexpr bool kVectorWiden =
+      !std::is_same_v<Storage, T> &&
+      Eigen::internal::unpacket_traits<StoragePacket>::size == kPacket;
+
+  // kPacket weights from w as a packet of T.
+  static Packet load(const Storage* w) {
+    using namespace Eigen::internal;
+    if constexpr (std::is_same_v<Storage, T>) {
+      return pload<Packet>(w);
+    } else if constexpr (kVectorWiden) {
+      return pcast<StoragePacket, Packet>(ploadu<StoragePacket>(w));
+    } else {
+      alignas(64) T wide[kPacket];
+      for (int i = 0; i < kPacket; ++i) wide[i] = static_cast<T>(static_cast<float>(w[i]));
+      return pload<Packet>(wide);
+    }
+  }
 
  public:
   static constexpr Index kPanel = 2 * kPacket;  // columns per panel
@@ -43,10 +67,10 @@ class PackedMatrix {
         packed_(static_cast<std::size_t>(panels_ * kPanel * rows)) {  // zero-initialised
     for (Index p = 0; p < panels_; ++p) {
       const Index width = std::min(kPanel, cols - p * kPanel);
-      T* panel = packed_.data() + p * kPanel * rows;
+      Storage* panel = packed_.data() + p * kPanel * rows;
       for (Index r = 0; r < rows; ++r) {
         const T* source = data + r * stride + first_col + p * kPanel;
-        for (Index j = 0; j < width; ++j) panel[r * kPanel + j] = source[j];
+        for (Index j = 0; j < width; ++j) panel[r * kPanel + j] = static_cast<Storage>(source[j]);
       }
     }
   }
@@ -66,7 +90,7 @@ class PackedMatrix {
       const Index width = std::min(kPanel, cols_ - p * kPanel);
       for (Index k0 = 0; k0 < depth_; k0 += kDepthBlock) {
         const Index depth = std::min(kDepthBlock, depth_ - k0);
-        const T* w = panel(p) + k0 * kPanel;
+        const Storage* w = panel(p) + k0 * kPanel;
         Index r = 0;
         for (; r + kMaxRows <= rows; r += kMaxRows) {
           block<kMaxRows>(a + r * lda + k0, lda, w, depth, c + r * ldc + p * kPanel, ldc, width);
@@ -80,7 +104,7 @@ class PackedMatrix {
   }
 
  private:
-  const T* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
+  const Storage* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
 
   // Adds one panel's accumulators into c, only the columns that exist.
   static void store_add(T* c, const Packet& low, const Packet& high, Index width) {
@@ -100,13 +124,13 @@ class PackedMatrix {
 
   // c (Rows x width) += a (Rows x depth) · w (depth x kPanel, one panel slice).
   template <int Rows>
-  static void block(const T* a, Index lda, const T* w, Index depth, T* c, Index ldc,
+  static void block(const T* a, Index lda, const Storage* w, Index depth, T* c, Index ldc,
                     Index width) {
     using namespace Eigen::internal;
     Packet acc[Rows][2];
     for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = pset1<Packet>(T(0));
     for (Index k = 0; k < depth; ++k, w += kPanel) {
-      const Packet w0 = pload<Packet>(w), w1 = pload<Packet>(w + kPacket);
+      const Packet w0 = load(w), w1 = load(w + kPacket);
       for (int r = 0; r < Rows; ++r) {
         const Packet x = pset1<Packet>(a[r * lda + k]);
         acc[r][0] = pmadd(x, w0, acc[r][0]);
@@ -117,7 +141,7 @@ class PackedMatrix {
   }
 
   template <int Rows = kMaxRows - 1>
-  static void remainder_rows(Index rows, const T* a, Index lda, const T* w, Index depth, T* c,
+  static void remainder_rows(Index rows, const T* a, Index lda, const Storage* w, Index depth, T* c,
                              Index ldc, Index width) {
     if constexpr (Rows >= 1) {
       if (rows == Rows) {
@@ -134,7 +158,7 @@ class PackedMatrix {
     constexpr Index kGroup = 4;
     Index p = 0;
     for (; p + kGroup <= panels_; p += kGroup) {
-      const T* w[kGroup];
+      const Storage* w[kGroup];
       Packet acc[kGroup][2];
       for (Index g = 0; g < kGroup; ++g) {
         w[g] = panel(p + g);
@@ -143,8 +167,8 @@ class PackedMatrix {
       for (Index k = 0; k < depth_; ++k) {
         const Packet x = pset1<Packet>(a[k]);
         for (Index g = 0; g < kGroup; ++g) {
-          acc[g][0] = pmadd(x, pload<Packet>(w[g] + k * kPanel), acc[g][0]);
-          acc[g][1] = pmadd(x, pload<Packet>(w[g] + k * kPanel + kPacket), acc[g][1]);
+          acc[g][0] = pmadd(x, load(w[g] + k * kPanel), acc[g][0]);
+          acc[g][1] = pmadd(x, load(w[g] + k * kPanel + kPacket), acc[g][1]);
         }
       }
       for (Index g = 0; g < kGroup; ++g) {
@@ -157,27 +181,54 @@ class PackedMatrix {
 
   void block_single(Index p, const T* a, T* c) const {
     using namespace Eigen::internal;
-    const T* w = panel(p);
+    const Storage* w = panel(p);
     Packet acc0 = pset1<Packet>(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     Index k = 0;
     for (; k + 2 <= depth_; k += 2, w += 2 * kPanel) {  // two rows of W per pass: 4 chains
       const Packet x0 = pset1<Packet>(a[k]), x1 = pset1<Packet>(a[k + 1]);
-      acc0 = pmadd(x0, pload<Packet>(w), acc0);
-      acc1 = pmadd(x0, pload<Packet>(w + kPacket), acc1);
-      acc2 = pmadd(x1, pload<Packet>(w + kPanel), acc2);
-      acc3 = pmadd(x1, pload<Packet>(w + kPanel + kPacket), acc3);
+      acc0 = pmadd(x0, load(w), acc0);
+      acc1 = pmadd(x0, load(w + kPacket), acc1);
+      acc2 = pmadd(x1, load(w + kPanel), acc2);
+      acc3 = pmadd(x1, load(w + kPanel + kPacket), acc3);
     }
     for (; k < depth_; ++k, w += kPanel) {
       const Packet x = pset1<Packet>(a[k]);
-      acc0 = pmadd(x, pload<Packet>(w), acc0);
-      acc1 = pmadd(x, pload<Packet>(w + kPacket), acc1);
+      acc0 = pmadd(x, load(w), acc0);
+      acc1 = pmadd(x, load(w + kPacket), acc1);
     }
     const Index first = p * kPanel;
     store_add(c + first, padd(acc0, acc2), padd(acc1, acc3), std::min(kPanel, cols_ - first));
   }
 
   Index depth_ = 0, cols_ = 0, panels_ = 0;
-  std::vector<T, Eigen::aligned_allocator<T>> packed_;
+  std::vector<Storage, Eigen::aligned_allocator<Storage>> packed_;
+};
+
+// Packed weights of either storage, chosen when the weights are set (CellSpec::bf16_weights).
+template <class T>
+class PackedWeights {
+ public:
+  PackedWeights() = default;
+  PackedWeights(const T* data, Index rows, Index stride, Index first_col, Index cols, bool bf16)
+      : bf16_(bf16) {
+    if (bf16) {
+      half_ = PackedMatrix<T, Eigen::bfloat16>(data, rows, stride, first_col, cols);
+    } else {
+      full_ = PackedMatrix<T>(data, rows, stride, first_col, cols);
+    }
+  }
+  void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+    if (bf16_) {
+      half_.multiply_add(a, lda, rows, c, ldc);
+    } else {
+      full_.multiply_add(a, lda, rows, c, ldc);
+    }
+  }
+
+ private:
+  bool bf16_ = false;
+  PackedMatrix<T> full_;
+  PackedMatrix<T, Eigen::bfloat16> half_;
 };
 
 }  // namespace RNNKIT_ISA

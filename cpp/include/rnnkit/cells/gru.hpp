@@ -26,11 +26,15 @@ class GRUKernel {
       : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {
     if (spec.use_bias && spec.reset_after) {
       recurrent_bias_ = Eigen::Map<const RowVector<T>>(bias + 3 * spec.units, 3 * spec.units);
+      if (spec.bf16_weights) {
+        recurrent_bias_ = recurrent_bias_.unaryExpr([](T v) { return round_to_bf16(v); });
+      }
     }
     if (!spec.reset_after) {  // r is needed between the two recurrent products
       const Index units = spec.units;
-      recurrent_zr_ = PackedMatrix<T>(recurrent_kernel, units, 3 * units, 0, 2 * units);
-      recurrent_h_ = PackedMatrix<T>(recurrent_kernel, units, 3 * units, 2 * units, units);
+      const bool bf16 = spec.bf16_weights;
+      recurrent_zr_ = PackedWeights<T>(recurrent_kernel, units, 3 * units, 0, 2 * units, bf16);
+      recurrent_h_ = PackedWeights<T>(recurrent_kernel, units, 3 * units, 2 * units, units, bf16);
     }
   }
 
@@ -99,7 +103,7 @@ class GRUKernel {
   CellSpec spec_;
   CellWeights<T> weights_;
   RowVector<T> recurrent_bias_;
-  PackedMatrix<T> recurrent_zr_, recurrent_h_;  // reset_after=False: U_z|U_r, then U_h
+  PackedWeights<T> recurrent_zr_, recurrent_h_;  // reset_after=False: U_z|U_r, then U_h
 };
 
 }  // namespace RNNKIT_ISA
