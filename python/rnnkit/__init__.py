@@ -14,13 +14,58 @@ from ._core import (
     supported_isas,
 )
 from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from .keras_io import from_keras, load_keras
 from .layer import Layer
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
+from .models import (
+    Activation,
+    AlphaDropout,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GaussianDropout,
+    GaussianNoise,
+    InputLayer,
+    Masking,
+    RepeatVector,
+    Reshape,
+    Sequential,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+    TimeDistributed,
+)
 from .rnn import RNN
+from .saving import load, save
+from .torch_io import TorchRNN, from_torch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activation",
+    "AlphaDropout",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
+    "InputLayer",
+    "Masking",
+    "RepeatVector",
+    "Reshape",
+    "Sequential",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "TimeDistributed",
+    "TorchRNN",
+    "from_keras",
+    "from_torch",
+    "load",
+    "load_keras",
+    "save",
     "GRU",
     "LSTM",
     "RNN",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -166,5 +167,58 @@ class Layer:
     def from_config(cls, config: dict[str, Any]) -> Layer:
         return cls(**config)
 
+    # Pickling (and copy.deepcopy): weights and stateful states travel; the compiled C++ state
+    # (an RNN's fast-path `_plan`, a built-in cell's `_compiled` kernel) cannot be pickled and
+    # is dropped, to be rebuilt lazily on the next call; locks are replaced by fresh ones.
+    _UNPICKLABLE = ("_plan", "_compiled")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for key in self._UNPICKLABLE:
+            if key in state:
+                state[key] = None
+        locks = {}
+        for key, value in list(state.items()):
+            kind = _LOCK_TYPES.get(type(value))
+            if kind is not None:
+                locks[key] = kind
+                del state[key]
+        if locks:
+            state["__rnnkit_locks__"] = locks
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled arrays carry a fresh (equal, not identical) dtype object, which the C++
+        # kernels' dtype check refuses: rebuild them with the canonical dtype, keeping shared
+        # references shared (`self.kernel is self._weights[0]`).
+        state = dict(state)
+        locks = state.pop("__rnnkit_locks__", {})
+        memo: dict[int, Any] = {}
+        state = {key: _canonical_arrays(value, memo) for key, value in state.items()}
+        self.__dict__.update(state)
+        for key, kind in locks.items():
+            self.__dict__[key] = getattr(threading, kind)()
+        for weight in state.get("_weights", ()):
+            weight.flags.writeable = False  # read-only, as add_weight made them
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_LOCK_TYPES = {type(threading.Lock()): "Lock", type(threading.RLock()): "RLock"}
+
+
+def _canonical_arrays(value: Any, memo: dict[int, Any]) -> Any:
+    """`value` with every NumPy array in it (also inside lists and tuples) copied to an array
+    of the canonical dtype object; the same array is copied once (see Layer.__setstate__)."""
+    if isinstance(value, np.ndarray):
+        if id(value) not in memo:
+            copy = np.empty(value.shape, dtype=np.dtype(value.dtype.str))
+            np.copyto(copy, value)
+            memo[id(value)] = copy
+        return memo[id(value)]
+    if isinstance(value, list):
+        return [_canonical_arrays(v, memo) for v in value]
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_canonical_arrays(v, memo) for v in value)
+    return value

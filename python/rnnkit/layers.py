@@ -208,18 +208,26 @@ class Bidirectional(Layer):
 
     def reset_states(self, states: Any = None) -> None:
         """Zero both directions' states, or set them: forward states then backward states."""
-        if states is None:
-            self.forward_layer.reset_states()
-            self.backward_layer.reset_states()
-            return
-        half = len(states) // 2
-        saved = (self.forward_layer._states, self.backward_layer._states)
-        try:
-            self.forward_layer.reset_states(states[:half])
-            self.backward_layer.reset_states(states[half:])
-        except Exception:
-            self.forward_layer._states, self.backward_layer._states = saved
-            raise
+        if states is not None and (
+            isinstance(states, np.ndarray) or not isinstance(states, (list, tuple))
+        ):
+            raise ValueError(
+                "`states` of Bidirectional must be a list: the forward layer's states then the "
+                f"backward layer's. Received: {type(states).__name__}"
+            )
+        with self.forward_layer._state_lock, self.backward_layer._state_lock:
+            if states is None:
+                self.forward_layer.reset_states()
+                self.backward_layer.reset_states()
+                return
+            half = len(states) // 2
+            saved = (self.forward_layer._states, self.backward_layer._states)
+            try:
+                self.forward_layer.reset_states(states[:half])
+                self.backward_layer.reset_states(states[half:])
+            except Exception:
+                self.forward_layer._states, self.backward_layer._states = saved
+                raise
 
     reset_state = reset_states
 
@@ -231,6 +239,14 @@ class Bidirectional(Layer):
         mask: Any = None,
         constants: Any = None,
         training: bool = False,
+    ) -> Any:
+        if self.stateful:  # as RNN.__call__: one call at a time on the carried states
+            with self.forward_layer._state_lock, self.backward_layer._state_lock:
+                return self._call(inputs, initial_state, mask, constants, training)
+        return self._call(inputs, initial_state, mask, constants, training)
+
+    def _call(
+        self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any
     ) -> Any:
         forward_state = backward_state = None
         if initial_state is not None:
@@ -287,3 +303,14 @@ class Bidirectional(Layer):
 
     def __repr__(self) -> str:
         return f"<Bidirectional name={self.name}, layer={self.forward_layer!r}>"
+
+
+def __getattr__(name: str) -> Any:
+    """`keras.layers`-style access to the non-recurrent layers of models.py (Dense, Masking,
+    Embedding, ...), so code written against `keras.layers` runs with `import rnnkit as keras`.
+    Lazy, because models.py itself builds on this module."""
+    from . import models
+
+    if name in models.__all__:
+        return getattr(models, name)
+    raise AttributeError(f"module 'rnnkit.layers' has no attribute {name!r}")

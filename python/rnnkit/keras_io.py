@@ -1,0 +1,784 @@
+"""Keras models into rnnkit: `load_keras(path)`, `from_keras(obj)` and `load_weights`.
+
+Files are read with `json`, `zipfile` and `h5py` only; nothing here imports Keras:
+
+* the Keras 3 archive `.keras`: a zip holding `config.json` (the model's architecture) and
+  `model.weights.h5` (weights under `layers/<name>/.../vars/<i>`, where `<name>` is the snake
+  case of the layer's class, numbered `_1`, `_2`, ... when a class repeats);
+* the legacy HDF5 `.h5` / `.hdf5` of `model.save()`: the architecture in the `model_config`
+  attribute, the weights in the `model_weights` group, one group per layer name whose
+  `weight_names` attribute lists the datasets in order;
+* weights only: a Keras 3 `.weights.h5` (same layout as inside `.keras`) or a legacy `.h5` of
+  `save_weights` (per-layer groups at the root). These need the architecture from elsewhere:
+  `model.load_weights(path)` on an rnnkit model of the same architecture, or
+  `load_keras(path, config=...)` with the JSON of `model.to_json()`.
+
+A Keras model becomes an `rnnkit.Sequential`. A functional model loads when its graph is a
+chain: one input, one output, each layer called once on the previous layer's output. The masks
+Keras records in the graph (from `Masking` and `Embedding(mask_zero=True)`, the `NotEqual`/`Any`
+operations it traces) are checked to be exactly the masks rnnkit propagates itself; any other
+graph, operation or layer class is a ValueError that names it and lists what is supported.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import models as _m
+from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from .layers import GRU, LSTM, Bidirectional, SimpleRNN
+from .rnn import RNN
+
+__all__ = ["from_keras", "layer_from_config", "load_keras", "load_weights", "model_from_config"]
+
+# ----------------------------------------------------------------------------- the layer table
+_RECURRENT_LAYERS: dict[str, type] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+_CELLS: dict[str, type] = {
+    "SimpleRNNCell": SimpleRNNCell,
+    "LSTMCell": LSTMCell,
+    "GRUCell": GRUCell,
+}
+_CELL_KEYS = {
+    "SimpleRNNCell": ("units", "activation", "use_bias", "dropout", "recurrent_dropout"),
+    "LSTMCell": (
+        "units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
+        "dropout", "recurrent_dropout",
+    ),
+    "GRUCell": (
+        "units", "activation", "recurrent_activation", "use_bias", "reset_after", "dropout",
+        "recurrent_dropout",
+    ),
+}
+_RNN_KEYS = (
+    "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major",
+    "zero_output_for_mask",
+)
+_SIMPLE_LAYERS: dict[str, type] = {
+    "Dense": _m.Dense,
+    "Activation": _m.Activation,
+    "Masking": _m.Masking,
+    "Embedding": _m.Embedding,
+    "Dropout": _m.Dropout,
+    "SpatialDropout1D": _m.SpatialDropout1D,
+    "SpatialDropout2D": _m.SpatialDropout2D,
+    "SpatialDropout3D": _m.SpatialDropout3D,
+    "GaussianDropout": _m.GaussianDropout,
+    "GaussianNoise": _m.GaussianNoise,
+    "AlphaDropout": _m.AlphaDropout,
+    "Flatten": _m.Flatten,
+    "Reshape": _m.Reshape,
+    "RepeatVector": _m.RepeatVector,
+}
+_SIMPLE_KEYS = {
+    "Dense": ("units", "activation", "use_bias", "lora_rank", "quantization_config"),
+    "Activation": ("activation",),
+    "Masking": ("mask_value",),
+    "Embedding": ("input_dim", "output_dim", "mask_zero", "lora_rank"),
+    "Dropout": ("rate", "noise_shape", "seed"),
+    "SpatialDropout1D": ("rate", "seed"),
+    "SpatialDropout2D": ("rate", "seed"),
+    "SpatialDropout3D": ("rate", "seed"),
+    "GaussianDropout": ("rate", "seed"),
+    "GaussianNoise": ("stddev", "seed"),
+    "AlphaDropout": ("rate", "noise_shape", "seed"),
+    "Flatten": ("data_format",),
+    "Reshape": ("target_shape",),
+    "RepeatVector": ("n",),
+}
+_MODELS = ("Sequential", "Functional", "Model")
+
+def supported_layers() -> list[str]:
+    """The Keras layer classes rnnkit can load."""
+    return sorted(
+        [*_RECURRENT_LAYERS, "RNN", "Bidirectional", "TimeDistributed", "InputLayer",
+         *_SIMPLE_LAYERS, "Sequential", "Functional (a chain)"]
+    )
+
+
+def _unsupported(class_name: str, what: str = "layer") -> ValueError:
+    return ValueError(
+        f"rnnkit cannot load the Keras {what} {class_name!r}. Supported layers: "
+        f"{', '.join(supported_layers())}; RNN cells: {', '.join(sorted(_CELLS))} (and "
+        "StackedRNNCells of them)."
+    )
+
+
+# ----------------------------------------------------------------------------- config values
+def _policy_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        config = value.get("config")
+        return config.get("name") if isinstance(config, dict) else None
+    return str(value)
+
+
+def _dtype(config: dict[str, Any], override: str | None) -> str:
+    if override is not None:
+        return override
+    name = _policy_name(config.get("dtype"))
+    if name in (None, "float32", "float64"):
+        return name or "float32"
+    raise ValueError(
+        f"Layer {config.get('name')!r} has dtype policy {name!r}; rnnkit computes in float32 or "
+        f"float64. Pass dtype='float32' (or 'float64') to load it in that precision (the numbers "
+        "then differ from Keras's by the float16 rounding Keras applies)."
+    )
+
+
+def _activation(value: Any, layer: str) -> Any:
+    if value is None or isinstance(value, str):
+        return value  # the layer itself refuses an unknown name, listing the known ones
+    if isinstance(value, dict) and value.get("config") in _m.activation_names():
+        return value["config"]
+    raise ValueError(
+        f"Layer {layer!r} uses the custom activation {value!r}; rnnkit loads activations by "
+        f"Keras name: {', '.join(_m.activation_names())}."
+    )
+
+
+def _entry(value: Any) -> tuple[str, dict[str, Any]]:
+    """(class_name, config) of a serialized Keras object."""
+    if not isinstance(value, dict) or "class_name" not in value:
+        raise ValueError(
+            f"Expected a serialized Keras layer {{'class_name', 'config'}}; got {value!r}"
+        )
+    config = value.get("config") or {}
+    if isinstance(config, dict) and "name" not in config and "name" in value:
+        config = {**config, "name": value["name"]}
+    return str(value["class_name"]), config
+
+
+def _mask_value(value: Any) -> float:
+    if isinstance(value, dict):  # a serialized tensor or NumPy scalar
+        config = value.get("config", {})
+        value = config.get("value", config) if isinstance(config, dict) else config
+    array = np.asarray(value, dtype=np.float64)
+    if array.size != 1:
+        raise ValueError(f"Masking: rnnkit supports a scalar mask_value. Received {value!r}")
+    return float(array.reshape(()))
+
+
+# ----------------------------------------------------------------------------- building layers
+def _cell_from_config(entry: Any, dtype: str | None) -> Any:
+    class_name, config = _entry(entry)
+    if class_name == "StackedRNNCells":
+        return StackedRNNCells([_cell_from_config(c, dtype) for c in config["cells"]])
+    if class_name not in _CELLS:
+        raise _unsupported(class_name, "RNN cell")
+    kwargs = _cell_kwargs(class_name, config)
+    return _CELLS[class_name](
+        dtype=_dtype(config, dtype), name=config.get("name"), **kwargs
+    )
+
+
+def _cell_kwargs(cell_class: str, config: dict[str, Any]) -> dict[str, Any]:
+    kwargs = {k: config[k] for k in _CELL_KEYS[cell_class] if k in config}
+    for key in ("activation", "recurrent_activation"):
+        if key in kwargs:
+            kwargs[key] = _activation(kwargs[key], str(config.get("name")))
+    # The weights are set right after: build with cheap initializers.
+    kwargs.update(
+        kernel_initializer="zeros", recurrent_initializer="zeros", bias_initializer="zeros"
+    )
+    return kwargs
+
+
+def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
+    """An unbuilt rnnkit layer from a serialized Keras layer `{"class_name", "config"}`.
+
+    `dtype` ("float32" or "float64") overrides the layers' own dtype policies.
+    """
+    class_name, config = _entry(entry)
+    name = config.get("name")
+    if class_name in _MODELS:
+        return model_from_config(entry, dtype=dtype)
+    if class_name == "InputLayer":
+        shape = config.get("batch_shape", config.get("batch_input_shape"))
+        return _m.InputLayer(batch_shape=shape, dtype=config.get("dtype"), name=name)
+    if class_name in _RECURRENT_LAYERS:
+        cell_class = class_name + "Cell"
+        kwargs = {**_cell_kwargs(cell_class, config), **_rnn_kwargs(config)}
+        return _RECURRENT_LAYERS[class_name](dtype=_dtype(config, dtype), name=name, **kwargs)
+    if class_name == "RNN":
+        cell = config.get("cell")
+        if isinstance(cell, list):
+            cell = {"class_name": "StackedRNNCells", "config": {"cells": cell}}
+        return RNN(_cell_from_config(cell, dtype), name=name, **_rnn_kwargs(config))
+    if class_name == "Bidirectional":
+        forward = layer_from_config(config["layer"], dtype)
+        backward = config.get("backward_layer")
+        backward = layer_from_config(backward, dtype) if backward else None
+        if not isinstance(forward, RNN) or (backward is not None and not isinstance(backward, RNN)):
+            raise ValueError(
+                f"Bidirectional {name!r} must wrap a recurrent layer; received "
+                f"{_entry(config['layer'])[0]}"
+            )
+        return Bidirectional(
+            forward, merge_mode=config.get("merge_mode", "concat"), backward_layer=backward,
+            name=name,
+        )
+    if class_name == "TimeDistributed":
+        inner = layer_from_config(config["layer"], dtype)
+        if not isinstance(inner, _m.ModelLayer) or isinstance(
+            inner, (_m.Embedding, _m.Masking, _m.InputLayer, _m.TimeDistributed)
+        ):
+            raise ValueError(
+                f"TimeDistributed {name!r} wraps {_entry(config['layer'])[0]}; rnnkit's "
+                "TimeDistributed wraps Dense, Activation, Flatten, Reshape, RepeatVector or a "
+                "dropout layer."
+            )
+        return _m.TimeDistributed(inner, name=name)
+    if class_name in _SIMPLE_LAYERS:
+        kwargs = {k: config[k] for k in _SIMPLE_KEYS[class_name] if k in config}
+        if "activation" in kwargs:
+            kwargs["activation"] = _activation(kwargs["activation"], str(name))
+        if class_name == "Masking":
+            kwargs["mask_value"] = _mask_value(kwargs.get("mask_value", 0.0))
+        if class_name == "Embedding":
+            kwargs["embeddings_initializer"] = "zeros"
+        if class_name == "Dense":
+            kwargs["kernel_initializer"] = "zeros"
+        return _SIMPLE_LAYERS[class_name](
+            dtype=_dtype(config, dtype), name=name, trainable=config.get("trainable", True),
+            **kwargs,
+        )
+    raise _unsupported(class_name)
+
+
+def _rnn_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: bool(config[k]) for k in _RNN_KEYS if k in config}
+
+
+# ----------------------------------------------------------------------------- models
+def _input_shape_of(entries: list[Any], config: dict[str, Any]) -> Any:
+    """The model's input shape from its config: an InputLayer, `build_input_shape`, or the
+    first layer's `batch_input_shape` / build config (tf.keras 2)."""
+    for entry in entries[:1]:
+        class_name, layer_config = _entry(entry)
+        if class_name == "InputLayer":
+            return layer_config.get("batch_shape", layer_config.get("batch_input_shape"))
+        if layer_config.get("batch_input_shape") is not None:
+            return layer_config["batch_input_shape"]
+    if config.get("build_input_shape") is not None:
+        return config["build_input_shape"]
+    if entries and isinstance(entries[0], dict):
+        build = entries[0].get("build_config") or {}
+        if build.get("input_shape") is not None:
+            return build["input_shape"]
+    return None
+
+
+def model_from_config(entry: Any, dtype: str | None = None) -> _m.Sequential:
+    """An rnnkit Sequential model (built, weights not set) from a Keras model config:
+    `{"class_name": "Sequential" | "Functional" | "Model", "config": {...}}`."""
+    return _build_model(entry, dtype)[0]
+
+
+def _build_model(entry: Any, dtype: str | None) -> tuple[_m.Sequential, list[tuple[Any, str, str]]]:
+    """The model, and for each of its layers with a Keras counterpart: (rnnkit layer, Keras
+    layer name, Keras 3 weights path)."""
+    if isinstance(entry, dict) and "class_name" not in entry and "layers" in entry:
+        entry = {"class_name": "Functional" if "input_layers" in entry else "Sequential",
+                 "config": entry}
+    class_name, config = _entry(entry)
+    if isinstance(config, list):  # Keras 1/2.0 Sequential: the config is the list of layers
+        config = {"layers": config}
+    if class_name == "Sequential":
+        entries = list(config.get("layers", []))
+    elif class_name in ("Functional", "Model"):
+        entries = _functional_chain(config)
+    else:
+        raise ValueError(
+            f"rnnkit loads Sequential models and functional models whose graph is a chain; "
+            f"received a {class_name!r}."
+        )
+    # Keras 3 numbers the layers of a weights file in the order of `model.layers`: the
+    # config's order, without operations, and without a Sequential's InputLayer.
+    counts: dict[str, int] = {}
+    paths = {}
+    for item in config.get("layers", []):
+        layer_class, layer_config = _entry(item)
+        if _is_op(item) or (layer_class == "InputLayer" and class_name == "Sequential"):
+            continue
+        paths[layer_config.get("name")] = "layers/" + _numbered(layer_class, counts)
+    model = _m.Sequential(name=config.get("name"))
+    plan: list[tuple[Any, str, str]] = []
+    for item in entries:
+        layer = layer_from_config(item, dtype)
+        model.add(layer)
+        name = _entry(item)[1].get("name")
+        if name in paths:
+            plan.append((layer, name, paths[name]))
+    shape = _input_shape_of(entries, config)
+    if shape is not None:
+        model.build(shape)
+    return model, plan
+
+
+def _snake(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _numbered(class_name: str, counts: dict[str, int]) -> str:
+    """How Keras 3 names an object of a list in a weights file: snake case of the class,
+    then _1, _2, ... for the following objects of the same class."""
+    name = _snake(class_name)
+    if name in counts:
+        counts[name] += 1
+        return f"{name}_{counts[name]}"
+    counts[name] = 0
+    return name
+
+
+# ----------------------------------------------------------------------------- functional chains
+_OPS = {"NotEqual", "Any"}
+
+
+def _is_op(entry: dict[str, Any]) -> bool:
+    module = str(entry.get("module") or "")
+    return module.startswith(("keras.src.ops", "keras.ops")) or (
+        entry.get("class_name") in _OPS and module == ""
+    )
+
+
+def _history(value: Any) -> tuple[str, int, int] | None:
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        history = value["config"]["keras_history"]
+        return (str(history[0]), int(history[1]), int(history[2]))
+    return None
+
+
+def _nodes(entry: dict[str, Any]) -> list[tuple[list[Any], dict[str, Any]]]:
+    """A layer's inbound nodes as (args, kwargs); tensors as (layer, node, index) triples."""
+    nodes = []
+    for node in entry.get("inbound_nodes") or []:
+        if isinstance(node, dict):  # Keras 3
+            args = [_history(a) or a for a in node.get("args", [])]
+            kwargs = {k: (_history(v) or v) for k, v in (node.get("kwargs") or {}).items()}
+        else:  # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
+            args = [(str(t[0]), int(t[1]), int(t[2])) for t in node]
+            kwargs = dict(node[0][3]) if node and len(node[0]) > 3 and node[0][3] else {}
+            kwargs.pop("mask", None)  # tf.keras 2 propagates masks implicitly
+        nodes.append((args, kwargs))
+    return nodes
+
+
+def _endpoints(value: Any, what: str) -> tuple[str, int, int]:
+    if value and isinstance(value[0], str):
+        value = [value]
+    if not value or len(value) != 1:
+        raise ValueError(
+            f"rnnkit loads functional models with one input and one output; this model has "
+            f"{len(value or [])} {what}."
+        )
+    name, node, index = value[0][:3]
+    return (str(name), int(node), int(index))
+
+
+def _functional_chain(config: dict[str, Any]) -> list[Any]:
+    """The layers of a functional model in chain order, after checking that the graph is a
+    chain and that every mask it passes is the mask rnnkit will propagate."""
+    entries = list(config.get("layers", []))
+    by_name = {str(e.get("name", _entry(e)[1].get("name"))): e for e in entries}
+    source = _endpoints(config.get("input_layers"), "inputs")
+    target = _endpoints(config.get("output_layers"), "outputs")
+    symbols: dict[tuple[str, int, int], Any] = {source: ("value", 0)}
+    chain: list[Any] = [by_name[source[0]]] if source[0] in by_name else []
+    position = 0  # layers of the chain applied so far (the InputLayer does not count)
+    mask_symbol: Any = None
+    pending = [e for e in entries if _entry(e)[0] != "InputLayer"]
+    while pending:
+        progressed = False
+        for entry in list(pending):
+            class_name, layer_config = _entry(entry)
+            name = str(entry.get("name", layer_config.get("name")))
+            nodes = _nodes(entry)
+            if len(nodes) != 1:
+                raise ValueError(
+                    f"Layer {name!r} ({class_name}) is called {len(nodes)} times in the model; "
+                    "rnnkit loads functional models whose graph is a chain (each layer called "
+                    "once on the previous layer's output)."
+                )
+            args, kwargs = nodes[0]
+            tensors = [a for a in args if isinstance(a, tuple)]
+            if any(t not in symbols for t in tensors) or (
+                isinstance(kwargs.get("mask"), tuple) and kwargs["mask"] not in symbols
+            ):
+                continue
+            pending.remove(entry)
+            progressed = True
+            if _is_op(entry):
+                symbols[(name, 0, 0)] = _op_symbol(class_name, layer_config, args, symbols)
+                continue
+            if len(tensors) != 1 or len(args) != 1 or symbols[tensors[0]] != ("value", position):
+                raise ValueError(
+                    f"Layer {name!r} ({class_name}) does not take the previous layer's output "
+                    "as its only input: rnnkit loads functional models whose graph is a chain."
+                )
+            extra = set(kwargs) - {"mask", "training"}
+            if extra:
+                raise ValueError(
+                    f"Layer {name!r} ({class_name}) is called with {sorted(extra)}; rnnkit loads "
+                    "layers called on their input alone (masks come from Masking/Embedding)."
+                )
+            # A recorded `mask: null` is filled in at call time from the input's own mask, as
+            # rnnkit propagates it; a recorded mask must be exactly the propagated one.
+            given = kwargs.get("mask")
+            if given is not None and (
+                not isinstance(given, tuple) or symbols.get(given) != mask_symbol
+            ):
+                raise ValueError(
+                    f"Layer {name!r} ({class_name}) is called with an explicit mask that is not "
+                    "the one Masking/Embedding(mask_zero=True) propagate; rnnkit does not "
+                    "support that."
+                )
+            mask_symbol = _mask_after(class_name, layer_config, ("value", position), mask_symbol)
+            position += 1
+            symbols[(name, 0, 0)] = ("value", position)
+            chain.append(entry)
+        if not progressed:
+            names = [str(e.get("name")) for e in pending]
+            raise ValueError(
+                f"Layers {names} are not on the chain from the model's input: rnnkit loads "
+                "functional models whose graph is a chain."
+            )
+    if symbols.get(target) != ("value", position):
+        raise ValueError(
+            "The model's output is not the last layer of its chain: rnnkit loads functional "
+            "models whose graph is a chain."
+        )
+    return chain
+
+
+def _op_symbol(
+    class_name: str, config: dict[str, Any], args: list[Any], symbols: dict[Any, Any]
+) -> Any:
+    """The symbolic value of a traced Keras operation (the ones masks are made of)."""
+    if class_name == "NotEqual" and len(args) == 2 and isinstance(args[0], tuple):
+        return ("ne", symbols[args[0]], _mask_value(args[1]))
+    if (
+        class_name == "Any"
+        and len(args) == 1
+        and config.get("axis") in (-1, [-1])
+        and not config.get("keepdims")
+    ):
+        return ("any", symbols[args[0]])
+    raise ValueError(
+        f"rnnkit cannot load the Keras operation {class_name!r} in a functional model; it loads "
+        "chains of layers (the NotEqual/Any operations of Masking and Embedding masks aside). "
+        f"Supported layers: {', '.join(supported_layers())}."
+    )
+
+
+def _mask_after(class_name: str, config: dict[str, Any], inputs: Any, mask: Any) -> Any:
+    """The symbolic mask after a layer (as Keras computes it)."""
+    if class_name == "Masking":
+        return ("any", ("ne", inputs, _mask_value(config.get("mask_value", 0.0))))
+    if class_name == "Embedding":
+        return ("ne", inputs, 0.0) if config.get("mask_zero") else None
+    if class_name in (*_RECURRENT_LAYERS, "RNN"):
+        return mask if config.get("return_sequences") else None
+    if class_name == "Bidirectional":
+        inner = _entry(config["layer"])[1]
+        return mask if inner.get("return_sequences") else None
+    if class_name in ("Flatten", "Reshape", "RepeatVector", *_MODELS):
+        return None
+    return mask
+
+
+# ----------------------------------------------------------------------------- weights files
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is an install extra
+        raise ImportError(
+            "Reading Keras files needs h5py: pip install h5py (or rnnkit[import])."
+        ) from None
+    return h5py
+
+
+def _var_groups(layer: Any, path: str) -> list[str]:
+    """The Keras 3 weights-file groups holding `layer`'s weights, in get_weights() order."""
+    if isinstance(layer, _m.Sequential):
+        counts: dict[str, int] = {}
+        return [
+            group
+            for sub in layer.layers
+            for group in _var_groups(sub, f"{path}/layers/{_numbered(type(sub).__name__, counts)}")
+        ]
+    if isinstance(layer, Bidirectional):
+        return _var_groups(layer.forward_layer, f"{path}/forward_layer") + _var_groups(
+            layer.backward_layer, f"{path}/backward_layer"
+        )
+    if isinstance(layer, _m.TimeDistributed):
+        return _var_groups(layer.layer, f"{path}/layer")
+    if isinstance(layer, RNN):
+        if isinstance(layer.cell, StackedRNNCells):
+            counts = {}
+            return [
+                f"{path}/cell/cells/{_numbered(type(cell).__name__, counts)}/vars"
+                for cell in layer.cell.cells
+            ]
+        return [f"{path}/cell/vars"]
+    return [f"{path}/vars"] if layer.weights else []
+
+
+def _read_vars(store: Any, groups: list[str], layer_name: str) -> list[np.ndarray]:
+    values = []
+    for group in groups:
+        if group not in store:
+            raise ValueError(
+                f"The weights file has no group {group!r} for layer {layer_name!r}: it was not "
+                "saved from a model of this architecture."
+            )
+        node = store[group]
+        values.extend(np.asarray(node[k]) for k in sorted(node.keys(), key=int))
+    return values
+
+
+def _legacy_values(group: Any) -> list[np.ndarray]:
+    names = [n.decode("utf8") if isinstance(n, bytes) else str(n)
+             for n in group.attrs.get("weight_names", [])]
+    return [np.asarray(group[n]) for n in names]
+
+
+def _attr_names(node: Any, key: str) -> list[str]:
+    return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in node.attrs.get(key, [])]
+
+
+def _set(layer: Any, values: list[np.ndarray], name: str, source: str) -> None:
+    if len(values) != len(layer.weights):
+        raise ValueError(
+            f"Layer {name!r} ({type(layer).__name__}) has {len(layer.weights)} weight arrays; "
+            f"{source} holds {len(values)} for it."
+        )
+    if values:
+        layer.set_weights(values)
+
+
+def _load_keras3_weights(store: Any, plan: list[tuple[Any, str, str]], source: str) -> None:
+    for layer, name, path in plan:
+        if layer.weights:
+            _set(layer, _read_vars(store, _var_groups(layer, path), name), name, source)
+
+
+def _load_legacy_by_name(group: Any, plan: list[tuple[Any, str, str]], source: str) -> None:
+    for layer, name, _ in plan:
+        if not layer.weights:
+            continue
+        if name not in group:
+            raise ValueError(f"{source} has no weights for layer {name!r}.")
+        _set(layer, _legacy_values(group[name]), name, source)
+
+
+def _load_legacy_in_order(group: Any, layers: list[Any], source: str) -> None:
+    """Keras's legacy load_weights: the file's layers with weights, in order, go to the
+    model's layers with weights, in order."""
+    saved = [
+        (n, _legacy_values(group[n])) for n in _attr_names(group, "layer_names")
+    ]
+    saved = [(n, v) for n, v in saved if v]
+    targets = [layer for layer in layers if layer.weights]
+    if len(saved) != len(targets):
+        raise ValueError(
+            f"{source} holds weights for {len(saved)} layers ({[n for n, _ in saved]}); the "
+            f"model has {len(targets)} layers with weights ({[t.name for t in targets]})."
+        )
+    checked = []
+    for layer, (name, values) in zip(targets, saved):
+        shapes = [v.shape for v in values]
+        if shapes != [w.shape for w in layer.weights]:
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has weights of shapes "
+                f"{[w.shape for w in layer.weights]}; {source} holds {shapes} (layer {name!r})."
+            )
+        checked.append((layer, values))
+    for layer, values in checked:
+        layer.set_weights(values)
+
+
+def _open_h5(path: Any) -> Any:
+    h5py = _h5py()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                raise ValueError(
+                    f"{path} is a zip without model.weights.h5: not a Keras 3 .keras archive."
+                )
+            return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+    return h5py.File(path, "r")
+
+
+def load_weights(model: Any, path: Any) -> None:
+    """Read the Keras weights file at `path` into `model` (an rnnkit Sequential or layer of
+    the same architecture; built). Formats: Keras 3 `.weights.h5` or `.keras`; legacy `.h5`."""
+    model_layers = model.layers if isinstance(model, _m.Sequential) else [model]
+    unbuilt = any(not getattr(layer, "built", False) for layer in model_layers)
+    if unbuilt and isinstance(model, _m.Sequential) and model.input_shape is not None:
+        model.build(model.input_shape)  # an InputLayer gave the shape
+        unbuilt = False
+    if unbuilt:
+        raise ValueError(
+            f"Build {getattr(model, 'name', 'the model')} before loading weights into it (give "
+            "it an InputLayer, call model.build(input_shape), or call it once)."
+        )
+    source = f"The weights file {os.fspath(path)!r}"
+    with _open_h5(path) as store:
+        if "layers" in store and "model_weights" not in store:  # Keras 3 layout
+            if isinstance(model, _m.Sequential):
+                counts: dict[str, int] = {}
+                plan = [
+                    (layer, layer.name, "layers/" + _numbered(type(layer).__name__, counts))
+                    for layer in model.layers
+                ]
+            else:
+                plan = [(model, model.name, "layers/" + _snake(type(model).__name__))]
+            _load_keras3_weights(store, plan, source)
+            return
+        group = store.get("model_weights", store)
+        if "layer_names" not in group.attrs:
+            raise ValueError(f"{source} is not a Keras weights file (no layers, no layer_names).")
+        _load_legacy_in_order(group, model_layers, source)
+
+
+# ----------------------------------------------------------------------------- load_keras
+def _read_config(config: Any) -> Any:
+    if isinstance(config, (str, bytes)) and not os.path.exists(config):
+        return json.loads(config)
+    if isinstance(config, (str, bytes, os.PathLike)):
+        with open(config, encoding="utf8") as handle:
+            return json.load(handle)
+    return config
+
+
+def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> _m.Sequential:
+    """Load a Keras model file into an rnnkit `Sequential`, without Keras.
+
+    Args:
+        path: a Keras 3 `.keras` archive, a legacy HDF5 `.h5` saved by `model.save()`, or a
+            weights-only file (`.weights.h5`, or a legacy `save_weights` `.h5`) together with
+            `config`.
+        dtype: "float32" or "float64" to compute in, overriding the layers' dtype policies
+            (needed for models saved with a mixed-precision policy).
+        config: the architecture, for a weights-only file: the JSON text of
+            `model.to_json()`, a path to it, or the parsed dict.
+
+    Returns the model, built and with the file's weights. Layer classes outside
+    `rnnkit.keras_io.supported_layers()`, and functional graphs that are not a chain, are a
+    ValueError naming them.
+    """
+    if dtype is not None:
+        from ._arrays import standardize_dtype
+
+        dtype = standardize_dtype(dtype)
+    source = f"The Keras file {os.fspath(path)!r}"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "config.json" not in names:
+                raise ValueError(f"{source} is a zip without config.json: not a .keras archive.")
+            entry = json.loads(archive.read("config.json"))
+        if config is not None:
+            entry = _read_config(config)
+        model, plan = _build_model(entry, dtype)
+        with _open_h5(path) as store:
+            _load_keras3_weights(store, plan, source)
+        return model
+    h5py = _h5py()
+    try:
+        store = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(
+            f"{source} is neither a .keras archive nor an HDF5 file ({error})."
+        ) from None
+    with store:
+        model_config = store.attrs.get("model_config")
+        if config is not None:
+            entry = _read_config(config)
+        elif model_config is not None:
+            if isinstance(model_config, bytes):
+                model_config = model_config.decode("utf8")
+            entry = json.loads(model_config)
+        else:
+            raise ValueError(
+                f"{source} holds weights only (no model_config). Give the architecture, "
+                "rnnkit.load_keras(path, config=model_json), or build the same model in rnnkit "
+                "and call model.load_weights(path)."
+            )
+        model, plan = _build_model(entry, dtype)
+        if "layers" in store and "model_weights" not in store:  # a Keras 3 .weights.h5
+            _load_keras3_weights(store, plan, source)
+        elif "model_weights" in store:
+            _load_legacy_by_name(store["model_weights"], plan, source)
+        else:
+            _load_legacy_by_name(store, plan, source)
+    return model
+
+
+# ----------------------------------------------------------------------------- from_keras
+def from_keras(obj: Any, dtype: str | None = None) -> Any:
+    """Convert a live Keras model, layer or RNN cell into rnnkit, weights included.
+
+    A `keras.Sequential` or functional chain becomes an `rnnkit.Sequential`; a layer (LSTM,
+    Bidirectional, Dense, ...) the matching rnnkit layer; an LSTMCell/GRUCell/SimpleRNNCell
+    the rnnkit cell. The object's `get_config()` and `get_weights()` are all that is read.
+    """
+    if dtype is not None:
+        from ._arrays import standardize_dtype
+
+        dtype = standardize_dtype(dtype)
+    class_name = type(obj).__name__
+    if not hasattr(obj, "get_config") or not hasattr(obj, "get_weights"):
+        raise TypeError(f"from_keras expects a Keras model, layer or cell. Received {obj!r}")
+    config = obj.get_config()
+    if class_name in _MODELS or (hasattr(obj, "get_layer") and hasattr(obj, "layers")):
+        if class_name not in _MODELS:
+            raise ValueError(
+                f"rnnkit cannot convert the subclassed Keras model {class_name!r}; it converts "
+                "Sequential and functional models (and layers one at a time)."
+            )
+        model, plan = _build_model({"class_name": class_name, "config": config}, dtype)
+        for layer, name, _ in plan:
+            if layer.weights:
+                _set(layer, [np.asarray(w) for w in obj.get_layer(name).get_weights()], name,
+                     "The Keras model")
+        return model
+    entry = {"class_name": class_name, "config": config}
+    weights = [np.asarray(w) for w in obj.get_weights()]
+    if class_name in _CELLS:
+        cell = _cell_from_config(entry, dtype)
+        if weights:
+            cell.build((None, weights[0].shape[0]))
+            cell.set_weights(weights)
+        return cell
+    layer = layer_from_config(entry, dtype)
+    shape = _build_shape_of(obj)
+    if shape is not None and not getattr(layer, "built", False):
+        _m.build_layer(layer, tuple(shape))
+    if weights:
+        if not getattr(layer, "built", False):
+            raise ValueError(
+                f"Build the Keras layer {obj.name!r} (call it once) before converting."
+            )
+        _set(layer, weights, str(getattr(obj, "name", class_name)), "The Keras layer")
+    return layer
+
+
+def _build_shape_of(obj: Any) -> Sequence[int | None] | None:
+    getter = getattr(obj, "get_build_config", None)
+    build = getter() if callable(getter) else None
+    if isinstance(build, dict) and build.get("input_shape") is not None:
+        return build["input_shape"]
+    return None

@@ -1,0 +1,225 @@
+"""rnnkit's own file format: `rnnkit.save(obj, path)` and `rnnkit.load(path)`.
+
+A saved file is a zip archive (write it as `name.rnnkit`; any name works) holding:
+
+* `rnnkit.json`: `{"format": "rnnkit", "format_version": 1, "rnnkit_version": ...,
+  "object": {"class_name": ..., "config": {...}}, "weights": N, "states": [...]}`. The object
+  is described as Keras describes layers (same class names and argument names, e.g.
+  `{"class_name": "LSTM", "config": {"units": 64, "return_sequences": true, ...}}`), with
+  the input shape it was built for (`build_input_shape` for a model, `build_config` for a
+  layer); initializers are not stored (the weights are).
+* `weights.npz`: the weights, `w0000`, `w0001`, ... in `get_weights()` order.
+* `states.npz`: the carried states of stateful recurrent layers, `s<layer>_<i>`, one entry per
+  state array in the layer's flat state order (`states` lists which layers have them).
+
+What it can store: `Sequential` (and `TorchRNN`) models, the recurrent layers over built-in
+cells (RNN, SimpleRNN, LSTM, GRU, stacked cells, Bidirectional), the layers of
+`rnnkit.models`, and the built-in cells. Custom Python cells and layers cannot be described
+in JSON: pickle those (every rnnkit layer and model pickles, weights and states included).
+Loading runs no code from the file (`numpy.load(allow_pickle=False)`), unlike unpickling.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from . import models as _m
+from .cells import BUILTIN_CELLS, StackedRNNCells
+from .layers import Bidirectional
+from .rnn import RNN
+
+__all__ = ["load", "save"]
+
+FORMAT = "rnnkit"
+FORMAT_VERSION = 1
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, where) for k, v in value.items()}
+    raise ValueError(
+        f"rnnkit.save cannot describe {where}={value!r} in JSON; pickle the object instead."
+    )
+
+
+def _activation(function: Any, where: str) -> Any:
+    name = _m.activation_name(function)
+    if callable(name):
+        raise ValueError(
+            f"rnnkit.save stores activations by name; {where} is the custom function "
+            f"{function!r}. Pickle the object instead."
+        )
+    return name
+
+
+def serialize(obj: Any) -> dict[str, Any]:
+    """The `{"class_name", "config"}` description of an rnnkit layer, cell or model."""
+    class_name = type(obj).__name__
+    if isinstance(obj, _m.Sequential):
+        config = obj.get_config()
+        config["layers"] = [serialize(layer) for layer in config["layers"]]
+        if config.get("build_input_shape") is None and obj.layers:
+            config["build_input_shape"] = _input_shape(obj.layers[0])
+        return {"class_name": class_name, "config": _jsonable(config, obj.name)}
+    if isinstance(obj, StackedRNNCells):
+        return {"class_name": "StackedRNNCells",
+                "config": {"cells": [serialize(cell) for cell in obj.cells]}}
+    builtin = isinstance(obj, BUILTIN_CELLS) or (
+        isinstance(obj, RNN) and all(isinstance(c, BUILTIN_CELLS) for c in obj._cells)
+    )
+    if not (builtin or isinstance(obj, (Bidirectional, _m.ModelLayer))):
+        raise ValueError(
+            f"rnnkit.save stores rnnkit's built-in layers and cells; {obj!r} is a custom "
+            f"{class_name}. Pickle the object instead (pickle.dump(obj, file))."
+        )
+    config = dict(obj.get_config())
+    for key in [k for k in config if k.endswith("_initializer")]:
+        del config[key]  # the weights are stored; initializers need not be
+    for key in ("activation", "recurrent_activation"):
+        if key in config:
+            config[key] = _activation(getattr(obj, key, None) if not isinstance(obj, RNN)
+                                      else getattr(obj.cell, key), f"{obj.name}.{key}")
+    if isinstance(obj, RNN) and "cell" in config:
+        config["cell"] = serialize(config["cell"])
+    if isinstance(obj, Bidirectional):
+        config["layer"] = serialize(obj.forward_layer)
+        config["backward_layer"] = serialize(obj.backward_layer)
+    if isinstance(obj, _m.TimeDistributed):
+        config["layer"] = serialize(obj.layer)
+    entry = {"class_name": class_name, "config": _jsonable(config, obj.name)}
+    shape = _input_shape(obj)
+    if shape is not None:
+        entry["build_config"] = {"input_shape": list(shape)}
+    return entry
+
+
+def _input_shape(layer: Any) -> Any:
+    """The input shape a built layer was built for (as far as building needs it)."""
+    if not getattr(layer, "built", False):
+        return None
+    if isinstance(layer, Bidirectional):
+        return _input_shape(layer.forward_layer)
+    if isinstance(layer, RNN):
+        dim = getattr(layer, "_built_input_dim", None)
+        return None if dim is None else (None, None, int(dim))
+    if isinstance(layer, _m.Sequential):
+        return layer.input_shape
+    if isinstance(layer, BUILTIN_CELLS):
+        return (None, int(layer.kernel.shape[0]))
+    shape = getattr(layer, "_build_shape", None)
+    return None if shape is None else tuple(shape)
+
+
+def _recurrent_layers(obj: Any) -> list[RNN]:
+    if isinstance(obj, _m.Sequential):
+        return [r for layer in obj.layers for r in _recurrent_layers(layer)]
+    if isinstance(obj, Bidirectional):
+        return [obj.forward_layer, obj.backward_layer]
+    if isinstance(obj, RNN):
+        return [obj]
+    return []
+
+
+def _flat(states: Any) -> list[np.ndarray]:
+    if isinstance(states, (list, tuple)):
+        return [a for s in states for a in _flat(s)]
+    return [np.asarray(states)]
+
+
+def save(obj: Any, path: Any) -> None:
+    """Save an rnnkit model, layer or cell (architecture, weights, stateful states) to `path`.
+
+    The format is described in `rnnkit.saving`; `rnnkit.load(path)` reads it back.
+    """
+    from . import __version__
+
+    entry = serialize(obj)
+    weights = obj.get_weights()
+    if not weights and not getattr(obj, "built", False):
+        raise ValueError(f"Build {obj!r} (call it once) before saving it: it has no weights yet.")
+    states: dict[str, np.ndarray] = {}
+    stateful = []
+    for index, layer in enumerate(_recurrent_layers(obj)):
+        if layer.stateful and layer.states is not None:
+            stateful.append(index)
+            for j, array in enumerate(_flat(layer.states)):
+                states[f"s{index}_{j}"] = array
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "rnnkit_version": __version__,
+        "object": entry,
+        "weights": len(weights),
+        "states": stateful,
+    }
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("rnnkit.json", json.dumps(header, indent=1))
+        archive.writestr("weights.npz", _npz({f"w{i:04d}": w for i, w in enumerate(weights)}))
+        archive.writestr("states.npz", _npz(states))
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def load(path: Any) -> Any:
+    """Load what `rnnkit.save` wrote: the model, layer or cell, built, with its weights and
+    stateful states."""
+    from .keras_io import _cell_from_config, layer_from_config
+
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{name} is not an rnnkit file (not a zip archive).")
+    with zipfile.ZipFile(path) as archive:
+        if "rnnkit.json" not in archive.namelist():
+            raise ValueError(f"{name} is not an rnnkit file (no rnnkit.json).")
+        header = json.loads(archive.read("rnnkit.json"))
+        if header.get("format") != FORMAT or int(header.get("format_version", 0)) > FORMAT_VERSION:
+            raise ValueError(
+                f"{name}: unsupported format {header.get('format')!r} version "
+                f"{header.get('format_version')!r} (this rnnkit reads {FORMAT} <= "
+                f"{FORMAT_VERSION})."
+            )
+        with np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False) as npz:
+            weights = [npz[f"w{i:04d}"] for i in range(int(header["weights"]))]
+        with np.load(io.BytesIO(archive.read("states.npz")), allow_pickle=False) as npz:
+            states = {key: npz[key] for key in npz.files}
+    entry = header["object"]
+    class_name = entry["class_name"]
+    if class_name in ("SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"):
+        obj = _cell_from_config(entry, None)
+    elif class_name == "TorchRNN":
+        from .torch_io import TorchRNN
+
+        config = dict(entry["config"])
+        config["layers"] = [layer_from_config(e) for e in config["layers"]]
+        obj = TorchRNN.from_config(config)
+    else:
+        obj = layer_from_config(entry)
+    shape = (entry.get("build_config") or {}).get("input_shape")
+    if shape is not None and not getattr(obj, "built", False):
+        obj.build(tuple(shape))
+        obj.built = True
+    if weights:
+        obj.set_weights(weights)
+    recurrent = _recurrent_layers(obj)
+    for index in header.get("states", []):
+        layer = recurrent[int(index)]
+        flat = [states[f"s{index}_{j}"] for j in range(sum(1 for k in states
+                                                          if k.startswith(f"s{index}_")))]
+        layer.reset_states(flat)
+    return obj
