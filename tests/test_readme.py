@@ -1,4 +1,5 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples (```python blocks; ```py ones need the user's own files) run
+as written."""
 
 import pathlib
 import re
