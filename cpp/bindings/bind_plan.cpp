@@ -75,6 +75,7 @@ class Plan {
     std::size_t bytes = 0;
     for (std::size_t k = 0; k < kernels_.size(); ++k) {
       const auto& spec = kernels_[k]->spec();
+      rnnkit_bindings::check_workspace_size<T>(spec, batch_, steps_);
       slices_.push_back(rnnkit::plan_slices(kernels_[k]->functions(), kernels_[k]->handle(), spec,
                                             batch_, steps_, chunk_steps_, false));
       run_bytes_ = std::max(run_bytes_, slices_.back().bytes());
@@ -92,9 +93,13 @@ class Plan {
     }
   }
 
+  // Whether a call keeps the GIL throughout (too short to share; see call()).
+  bool holds_gil() const { return flops_ < kReleaseGilFlops; }
+
   py::object call(const py::handle& input) {
     if (!py::array_t<T, py::array::c_style>::check_(input)) return py::none();
     auto x = py::reinterpret_borrow<py::array>(input);
+    if (reinterpret_cast<std::uintptr_t>(x.data()) % alignof(T) != 0) return py::none();
     if (x.ndim() != 3 || x.shape(0) != shape_[0] || x.shape(1) != shape_[1] ||
         x.shape(2) != shape_[2]) {
       return py::none();
@@ -232,7 +237,8 @@ void bind_plan(py::module_& m, const char* name) {
            py::arg("go_backwards"), py::arg("zero_output_for_mask"),
            py::arg("return_sequences"), py::arg("return_state"), py::arg("chunk_steps"),
            py::arg("carried_states"), py::arg("stacked"), py::arg("bare_groups"))
-      .def("__call__", &Plan<T>::call, py::arg("inputs"));
+      .def("__call__", &Plan<T>::call, py::arg("inputs"))
+      .def_property_readonly("holds_gil", &Plan<T>::holds_gil);
 }
 
 }  // namespace

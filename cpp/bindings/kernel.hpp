@@ -7,9 +7,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -51,9 +54,18 @@ const char* dtype_name() {
 
 template <class T>
 void require_dtype(const py::array& a, const char* name) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
+  // Equivalence, not identity: an unpickled array carries an equal but distinct dtype object.
+  if (!py::isinstance<py::array_t<T>>(a)) {
     throw py::type_error(std::string(name) + " must be a " + dtype_name<T>() + " array");
   }
+}
+
+// The kernels read and write whole elements through T*: a view at an odd byte offset (NumPy
+// allows it) would be undefined behaviour (UBSan: "misaligned address").
+template <class T>
+void require_aligned(const py::array& a, const char* name) {
+  require(reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) == 0,
+          std::string(name) + " must be aligned to its element size");
 }
 
 template <class T>
@@ -64,6 +76,7 @@ const T* c_contiguous(const py::array& a, const char* name, std::vector<Index> s
     require(a.shape(i) == shape[i], std::string(name) + ": wrong shape");
   }
   require((a.flags() & py::array::c_style) != 0, std::string(name) + " must be C-contiguous");
+  require_aligned<T>(a, name);
   return static_cast<const T*>(a.data());
 }
 
@@ -71,6 +84,7 @@ const T* c_contiguous(const py::array& a, const char* name, std::vector<Index> s
 template <class T>
 std::array<Index, 2> outer_strides(const py::array& a, const char* name) {
   if (a.size() == 0) return {0, 0};  // nothing is read or written; NumPy's strides are arbitrary
+  require_aligned<T>(a, name);
   require(a.shape(2) <= 1 || a.strides(2) == static_cast<py::ssize_t>(sizeof(T)),
           std::string(name) + ": the feature axis must be contiguous");
   for (int i = 0; i < 2; ++i) {
@@ -79,6 +93,39 @@ std::array<Index, 2> outer_strides(const py::array& a, const char* name) {
   }
   return {a.strides(0) / static_cast<Index>(sizeof(T)),
           a.strides(1) / static_cast<Index>(sizeof(T))};
+}
+
+// MemoryError (pybind11 translates std::bad_alloc, keeping what()) for a shape past any memory.
+struct WorkspaceTooLarge : std::bad_alloc {
+  const char* what() const noexcept override {
+    return "rnnkit: the working memory for inputs of this batch size and number of timesteps "
+           "exceeds the address space";
+  }
+};
+
+// a * b, or false when it does not fit in an Index (a, b >= 0).
+inline bool multiply_fits(Index a, Index b, Index* product) {
+  if (a != 0 && b > std::numeric_limits<Index>::max() / a) return false;
+  *product = a * b;
+  return true;
+}
+
+// A run of this shape (batch rows, steps, any chunking, mask or not) must have a working memory
+// whose size is computable without overflow: an upper bound (every step's projections, scratch,
+// masked states, twice over for alignment and the stack's intermediate outputs) is checked
+// before any of the size arithmetic in the kernels. A shape past it can never be allocated:
+// WorkspaceTooLarge, which pybind11 raises as MemoryError.
+template <class T>
+void check_workspace_size(const CellSpec& spec, Index batch, Index steps) {
+  require(batch >= 0 && steps >= 0, "batch and steps must be non-negative");
+  const Index width = rnnkit::gate_count(spec.cell) * spec.units;
+  Index per_row = 0, total = 0;
+  if (!multiply_fits(std::max<Index>(steps, 1), width, &per_row) ||
+      per_row > std::numeric_limits<Index>::max() - 8 * spec.units ||
+      !multiply_fits(per_row + 8 * spec.units, batch, &total) ||
+      !multiply_fits(total, static_cast<Index>(2 * sizeof(T)), &total)) {
+    throw WorkspaceTooLarge();
+  }
 }
 
 template <class T>
@@ -148,7 +195,7 @@ class Kernel {
     py::array mask_array, out_array, last_array;
     if (!mask.is_none()) {
       mask_array = mask.cast<py::array>();
-      require(mask_array.dtype().is(py::dtype::of<bool>()), "mask must be a bool array");
+      require(py::isinstance<py::array_t<bool>>(mask_array), "mask must be a bool array");
       require(mask_array.ndim() == 2 && mask_array.shape(t_axis) == io.steps &&
                   mask_array.shape(b_axis) == io.batch,
               "mask: wrong shape");
@@ -180,6 +227,7 @@ class Kernel {
     io.chunk_steps = chunk_steps;
 
     const bool has_mask = io.mask != nullptr;
+    check_workspace_size<T>(spec_, io.batch, io.steps);
     const rnnkit::Slices slices = rnnkit::plan_slices(functions(), handle_, spec_, io.batch,
                                                       io.steps, chunk_steps, has_mask);
     py::gil_scoped_release release;
@@ -194,6 +242,7 @@ class Kernel {
   }
 
   std::size_t workspace_bytes(Index batch, Index steps, Index chunk_steps, bool has_mask) const {
+    check_workspace_size<T>(spec_, batch, steps);
     return functions().workspace_bytes(handle_, batch, steps, chunk_steps, has_mask);
   }
 

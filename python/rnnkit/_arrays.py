@@ -49,12 +49,31 @@ def as_float_array(value: Any, dtype: str, name: str) -> np.ndarray:
             f"`{name}` must be an array of real numbers (float, int or bool); "
             f"received an array of dtype {array.dtype}."
         )
-    return np.ascontiguousarray(array, dtype=dtype)
+    # np.asarray, not np.ascontiguousarray: that one turns a 0-d array into shape (1,), and the
+    # rank error would then report a shape the caller never passed.
+    try:
+        array = np.asarray(array, dtype=dtype, order="C")
+        # A view at an odd byte offset: the kernels read whole elements (an aligned copy).
+        return array if array.flags.aligned else array.copy()
+    except (MemoryError, ValueError) as error:  # ValueError: NumPy's "array is too big"
+        raise MemoryError(
+            f"`{name}` cannot be converted to a contiguous {dtype} array: {describe(array)} "
+            f"({error})"
+        ) from None
 
 
 def as_mask(value: Any, shape: tuple[int, int], name: str = "mask") -> np.ndarray:
     """A boolean mask of exactly `shape`, C-contiguous."""
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as error:
+            raise TypeError(
+                f"`{name}` must be a boolean array of shape {shape}. "
+                f"Received: {describe(value)} ({error})"
+            ) from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must be a boolean array; received dtype {array.dtype}.")
     if array.shape != shape:

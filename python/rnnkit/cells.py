@@ -60,7 +60,16 @@ def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
 def state_sizes(cell: Any) -> list[int]:
     """A cell's state sizes as a flat list (Keras allows an int or a list)."""
     size = cell.state_size
-    return [int(size)] if isinstance(size, (int, np.integer)) else [int(s) for s in size]
+    try:
+        sizes = [int(size)] if isinstance(size, (int, np.integer)) else [int(s) for s in size]
+    except (TypeError, ValueError):
+        sizes = None
+    if sizes is None or any(s < 0 for s in sizes):
+        raise ValueError(
+            "The `state_size` of an RNN cell must be a non-negative integer or a list of them "
+            f"(one per state). Received: state_size={size!r} of {describe_cell(cell)}"
+        )
+    return sizes
 
 
 def output_size(cell: Any) -> int:
@@ -102,6 +111,12 @@ class _BuiltinCell(Layer):
             )
         self.precision = precision
         self.units = _positive_int(units, "units")
+        if self._GATES * self.units**2 * 8 > np.iinfo(np.intp).max:
+            raise ValueError(
+                f"Received an invalid value for argument `units`: its recurrent kernel "
+                f"({self.units} x {self._GATES * self.units} values) would exceed the address "
+                f"space. Received: units={units!r}"
+            )
         activations.canonical_name(activation, "activation")
         activations.canonical_name(recurrent_activation, "recurrent_activation")
         self.activation = activations.get(activation)
@@ -139,19 +154,34 @@ class _BuiltinCell(Layer):
         input_dim = input_shape[-1]
         _positive_int(input_dim, "input_shape[-1]")
         width = self._GATES * self.units
-        self.kernel = self.add_weight(
-            (input_dim, width), self._initializer(self.kernel_initializer, 0), name="kernel"
-        )
-        self.recurrent_kernel = self.add_weight(
-            (self.units, width),
-            self._initializer(self.recurrent_initializer, 1),
-            name="recurrent_kernel",
-        )
-        self.bias = (
-            self.add_weight(self._bias_shape(), self._bias_initializer(), name="bias")
-            if self.use_bias
-            else None
-        )
+        # Weights past the address space: MemoryError (NumPy would say ValueError "array is too
+        # big"), as for any other allocation too large to make.
+        itemsize = np.dtype(self.dtype).itemsize
+        if (input_dim + self.units + 2) * width * itemsize > np.iinfo(np.intp).max:
+            raise MemoryError(
+                f"Unable to allocate the weights of {self!r} (units={self.units}, "
+                f"input_dim={input_dim}): {(input_dim + self.units) * width} {self.dtype} "
+                "values exceed the address space."
+            )
+        created = len(self._weights)
+        try:
+            self.kernel = self.add_weight(
+                (input_dim, width), self._initializer(self.kernel_initializer, 0), name="kernel"
+            )
+            self.recurrent_kernel = self.add_weight(
+                (self.units, width),
+                self._initializer(self.recurrent_initializer, 1),
+                name="recurrent_kernel",
+            )
+            self.bias = (
+                self.add_weight(self._bias_shape(), self._bias_initializer(), name="bias")
+                if self.use_bias
+                else None
+            )
+        except BaseException:  # e.g. MemoryError: no half-made weights stay behind
+            del self._weights[created:]
+            del self._weight_names[created:]
+            raise
         self.built = True
 
     def _on_weights_changed(self) -> None:
@@ -218,9 +248,29 @@ class _BuiltinCell(Layer):
     def __call__(self, inputs: Any, states: Any, training: bool = False) -> Any:
         """One step, as `keras_cell(inputs, states)`: arrays are converted to the cell's dtype."""
         inputs = as_float_array(inputs, self.dtype, "inputs")
+        if inputs.ndim != 2:
+            raise ValueError(
+                f"{self!r} runs one timestep: `inputs` must have shape (batch, features). "
+                f"Received: inputs with shape {inputs.shape}"
+            )
         if isinstance(states, np.ndarray) or not isinstance(states, (list, tuple)):
             states = [states]
         states = [as_float_array(s, self.dtype, "states") for s in states]
+        if self.built and inputs.shape[1] != self.kernel.shape[0]:
+            raise ValueError(
+                f"{self!r} was built for {self.kernel.shape[0]} features. "
+                f"Received: inputs with shape {inputs.shape}"
+            )
+        expected = [(inputs.shape[0], size) for size in state_sizes(self)]
+        # As Keras: states past the cell's own are ignored; a state of one row broadcasts.
+        if len(states) < len(expected) or any(
+            s.ndim != 2 or s.shape[1] != size or s.shape[0] not in (1, batch)
+            for s, (batch, size) in zip(states, expected)
+        ):
+            raise ValueError(
+                f"`states` of {self!r} must be {len(expected)} array(s) of shapes {expected}. "
+                f"Received: states of shapes {[s.shape for s in states]}"
+            )
         if not self.built:
             self.build(inputs.shape)
         return self.call(inputs, states, training=training)

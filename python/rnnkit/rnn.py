@@ -9,6 +9,7 @@ NumPy loop (`_loop.py`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -112,6 +113,14 @@ class RNN(Layer):
         self._stacked = isinstance(cell, StackedRNNCells)
         self._states: list[list[np.ndarray]] | None = None  # stateful: nested per cell
         self._plan: Any = None  # the fast path of repeated plain calls (_make_plan)
+        # Whether the plan's calls must take _state_lock: any stateful plan. Even one that keeps
+        # the GIL (a streaming step) would otherwise run in the middle of a validating stateful
+        # call that released it in C++, whose final states would then overwrite the plan's
+        # update (tests/test_threads.py). The lock costs nothing measurable (~7 us per step).
+        self._plan_locks = False
+        # Stateful calls, reset_states and `states` take turns: a call reads the carried states
+        # and replaces them, so two at once would lose one's update (docs/reliability.md).
+        self._state_lock = threading.RLock()
 
     # ----------------------------------------------------------------- structure
     @property
@@ -231,12 +240,17 @@ class RNN(Layer):
     @property
     def states(self) -> list[Any] | None:
         """The carried states of a stateful layer (None before its first call)."""
-        if self._states is None:
-            return None
-        return self._format_states([[s.copy() for s in g] for g in self._states])
+        with self._state_lock:
+            if self._states is None:
+                return None
+            return self._format_states([[s.copy() for s in g] for g in self._states])
 
     def reset_states(self, states: Any = None) -> None:
         """Zero the carried states, or set them to `states` (same forms as `initial_state`)."""
+        with self._state_lock:
+            self._reset_states(states)
+
+    def _reset_states(self, states: Any) -> None:
         if states is None:  # as Keras 3: a layer without carried states has nothing to reset
             for group in self._states or []:
                 for state in group:
@@ -261,12 +275,34 @@ class RNN(Layer):
         constants: Any = None,
         training: bool = False,
     ) -> Any:
-        plain = initial_state is None and mask is None and constants is None and not training
+        plain = (
+            initial_state is None
+            and mask is None
+            and constants is None
+            and (training is False or training is None)  # anything else: _check_training
+        )
         plan = self._plan
-        if plan is not None and plain:
-            result = plan(inputs)  # None unless `inputs` is exactly what the plan was made for
-            if result is not None:
+        if plan is not None and plain:  # the fast path: one C++ call (bind_plan.cpp)
+            if self._plan_locks:
+                with self._state_lock:  # stateful calls take turns (see _state_lock)
+                    # Read again under the lock: the call that held it may have replaced the
+                    # carried states, and the plan made for them.
+                    plan = self._plan
+                    result = None if plan is None else plan(inputs)
+            else:
+                result = plan(inputs)
+            if result is not None:  # None unless `inputs` is exactly what the plan was made for
                 return result
+        if self.stateful:
+            with self._state_lock:
+                return self._call(inputs, initial_state, mask, constants, training, plain)
+        return self._call(inputs, initial_state, mask, constants, training, plain)
+
+    def _call(
+        self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any,
+        plain: bool,
+    ) -> Any:
+        """The validating path; a plain call leaves a plan for the next ones."""
         result = self._run(self._prepare(inputs, initial_state, mask, constants, training))
         if plain:
             self._make_plan(inputs)
@@ -296,6 +332,7 @@ class RNN(Layer):
             self._stacked,
             [False] * len(self._cells),  # built-in cells' state groups are lists
         )
+        self._plan_locks = self.stateful
         _runtime.layers_with_plans.add(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -387,6 +424,12 @@ class RNN(Layer):
         return [as_float_array(c, self.dtype, "constants") for c in constants]
 
     def _check_training(self, training: Any) -> None:
+        try:
+            training = bool(training)
+        except (TypeError, ValueError):  # e.g. an array of several flags
+            raise TypeError(
+                f"`training` must be a bool. Received: training={describe(training)}"
+            ) from None
         if not training:
             return
         rates = [
