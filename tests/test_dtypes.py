@@ -10,28 +10,12 @@ import pytest
 
 import rnnkit
 import rnnkit.testing
+from rnnkit.examples import MinimalRNNCell  # the seed's custom cell
 
 B, T, F = 3, 6, 5  # batch, timesteps, features
 TOLERANCES = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
 DTYPES = ("float32", "float64")
 
-
-class MinimalRNNCell(rnnkit.Layer):
-    """Keras's documented custom cell (runs the NumPy loop)."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight((input_shape[-1], self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight((self.units, self.units), name="recurrent_kernel")
-        self.built = True
-
-    def call(self, inputs, states):
-        output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
-        return output, [output]
 
 
 def _dtype_kwargs(dtype):

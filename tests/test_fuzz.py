@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 import rnnkit
 import rnnkit.testing
+from rnnkit.examples import MinimalRNNCell  # the seed's custom cell
 
 # ------------------------------------------------------------------------------- settings
 _EXAMPLES = int(os.environ.get("RNNKIT_FUZZ_EXAMPLES") or 0)
@@ -70,23 +71,6 @@ def _report_inputs_tried(request):
 
 
 # ------------------------------------------------------------------------------- layers
-class MinimalRNNCell(rnnkit.Layer):
-    """The Keras docstring's custom cell: runs the NumPy loop."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight((input_shape[-1], self.units), "uniform", name="kernel")
-        self.recurrent_kernel = self.add_weight((self.units, self.units), "uniform", name="rk")
-        self.built = True
-
-    def call(self, inputs, states):
-        output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
-        return output, [output]
-
 
 # "exponential" is left out here: it overflows within a few steps, where the last bit of the
 # summation order decides between a huge number and inf (test_numerics covers it).

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from rnnkit.examples import MinimalRNNCell  # the seed's custom cell
 
 THREADS = 8
 CALLS = 1000
@@ -48,23 +49,6 @@ def run_in_threads(work, n=THREADS):
     if errors:
         raise errors[0]
 
-
-class MinimalRNNCell(rnnkit.Layer):
-    """The Keras docstring's custom cell (NumPy loop path)."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight((input_shape[-1], self.units), "uniform", name="kernel")
-        self.recurrent_kernel = self.add_weight((self.units, self.units), "uniform", name="rk")
-        self.built = True
-
-    def call(self, inputs, states):
-        output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
-        return output, [output]
 
 
 FULL = {"return_sequences": True, "return_state": True}
