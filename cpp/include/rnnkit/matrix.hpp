@@ -39,29 +39,34 @@ T round_to_bf16(T v) {
   return static_cast<T>(static_cast<float>(Eigen::bfloat16(static_cast<float>(v))));
 }
 
-// The weights every built-in cell has, copied once from Keras-layout arrays when the kernel is
-// made (so a call never reads Python-owned memory and never re-lays out weights).
+// Rounds n values to bfloat16 into `out` (out.size() == n) and returns its data, or returns
+// `data` unchanged; nullptr stays nullptr.
+template <class T>
+const T* maybe_rounded(const T* data, Index n, bool bf16, RowVector<T>& out) {
+  if (!bf16 || data == nullptr) return data;
+  out = Eigen::Map<const RowVector<T>>(data, n).unaryExpr([](T v) { return round_to_bf16(v); });
+  return out.data();
+}
+
+// The weights every built-in cell has, packed once from Keras-layout arrays when the kernel is
+// made (so a call never reads Python-owned memory and never re-lays out weights). Biases are
+// packed with their matrix: multiply() writes bias + product in one pass.
 template <class T>
 struct CellWeights {
-  Matrix<T> kernel;                    // (input_dim, gates*units)
-  PackedWeights<T> packed_kernel;      // the same, packed: faster than Eigen for a few rows
-  PackedWeights<T> recurrent_kernel;   // (units, gates*units), packed for the step's product
-  RowVector<T> input_bias;         // (gates*units) added to x · kernel; empty without bias
+  PackedWeights<T> kernel;            // (input_dim, gates*units) and the input bias
+  PackedWeights<T> recurrent_kernel;  // (units, gates*units) and the recurrent bias, if any
 
+  // recurrent_bias_data: a bias for the recurrent product alone (the GRU's with reset_after).
   CellWeights(const CellSpec& spec, const T* kernel_data, const T* recurrent_data,
-              const T* input_bias_data) {
+              const T* input_bias_data, const T* recurrent_bias_data = nullptr) {
     const Index width = gate_count(spec.cell) * spec.units;
-    const bool bf16 = spec.bf16_weights;
-    kernel = matrix_view(kernel_data, spec.input_dim, width, width);
-    packed_kernel = PackedWeights<T>(kernel_data, spec.input_dim, width, 0, width, bf16);
-    recurrent_kernel = PackedWeights<T>(recurrent_data, spec.units, width, 0, width, bf16);
-    if (input_bias_data != nullptr) {
-      input_bias = Eigen::Map<const RowVector<T>>(input_bias_data, width);
-    }
-    if (bf16) {  // every path then computes with the same, rounded, weights
-      kernel = kernel.unaryExpr([](T v) { return round_to_bf16(v); });
-      input_bias = input_bias.unaryExpr([](T v) { return round_to_bf16(v); });
-    }
+    const bool bf16 = spec.bf16_weights;  // biases rounded too: every path computes the same
+    RowVector<T> input_bias, recurrent_bias;
+    kernel = PackedWeights<T>(kernel_data, spec.input_dim, width, 0, width, bf16,
+                              maybe_rounded(input_bias_data, width, bf16, input_bias));
+    recurrent_kernel =
+        PackedWeights<T>(recurrent_data, spec.units, width, 0, width, bf16,
+                         maybe_rounded(recurrent_bias_data, width, bf16, recurrent_bias));
   }
 };
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -61,10 +62,14 @@ class PackedMatrix {
 
   PackedMatrix() = default;
 
-  // Packs columns [first_col, first_col + cols) of the (rows x *) row-major matrix at `data`.
-  PackedMatrix(const T* data, Index rows, Index stride, Index first_col, Index cols)
+  // Packs columns [first_col, first_col + cols) of the (rows x *) row-major matrix at `data`,
+  // and `bias` (cols values, or none: zeros) for multiply().
+  PackedMatrix(const T* data, Index rows, Index stride, Index first_col, Index cols,
+               const T* bias = nullptr)
       : depth_(rows), cols_(cols), panels_((cols + kPanel - 1) / kPanel),
-        packed_(static_cast<std::size_t>(panels_ * kPanel * rows)) {  // zero-initialised
+        packed_(static_cast<std::size_t>(panels_ * kPanel * rows)),  // zero-initialised
+        bias_(static_cast<std::size_t>(panels_ * kPanel), T(0)) {
+    if (bias != nullptr) std::memcpy(bias_.data(), bias, sizeof(T) * static_cast<std::size_t>(cols));
     for (Index p = 0; p < panels_; ++p) {
       const Index width = std::min(kPanel, cols - p * kPanel);
       Storage* panel = packed_.data() + p * kPanel * rows;
@@ -82,53 +87,101 @@ class PackedMatrix {
   // Panel by panel, kDepthBlock rows of W at a time: that slice of the panel stays in L1 while
   // every block of rows of `a` goes past it, so W is read from L2 (or L3) once per call.
   void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
-    if (rows == 1) {
-      single_row(a, c);
-      return;
-    }
-    for (Index p = 0; p < panels_; ++p) {
-      const Index width = std::min(kPanel, cols_ - p * kPanel);
-      for (Index k0 = 0; k0 < depth_; k0 += kDepthBlock) {
-        const Index depth = std::min(kDepthBlock, depth_ - k0);
-        const Storage* w = panel(p) + k0 * kPanel;
-        Index r = 0;
-        for (; r + kMaxRows <= rows; r += kMaxRows) {
-          block<kMaxRows>(a + r * lda + k0, lda, w, depth, c + r * ldc + p * kPanel, ldc, width);
-        }
-        if (r < rows) {
-          remainder_rows(rows - r, a + r * lda + k0, lda, w, depth, c + r * ldc + p * kPanel, ldc,
-                         width);
-        }
-      }
-    }
+    product<true>(a, lda, rows, c, ldc);
+  }
+
+  // c (rows x cols, row stride ldc) = a · W + bias: c is only written, never read, so a step
+  // needs no pass to clear it or add the bias.
+  void multiply(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+    product<false>(a, lda, rows, c, ldc);
   }
 
  private:
   const Storage* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
 
-  // Adds one panel's accumulators into c, only the columns that exist.
-  static void store_add(T* c, const Packet& low, const Packet& high, Index width) {
+  template <bool Accumulate>
+  void product(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+    if (!Accumulate && depth_ == 0) {
+      for (Index r = 0; r < rows; ++r) {
+        std::memcpy(c + r * ldc, bias_.data(), sizeof(T) * static_cast<std::size_t>(cols_));
+      }
+      return;
+    }
+    if (rows == 1) {
+      single_row<Accumulate>(a, c);
+      return;
+    }
+    for (Index p = 0; p < panels_; ++p) {
+      const Index width = std::min(kPanel, cols_ - p * kPanel);
+      const T* bias = bias_.data() + p * kPanel;
+      for (Index k0 = 0; k0 < depth_; k0 += kDepthBlock) {
+        const Index depth = std::min(kDepthBlock, depth_ - k0);
+        const Storage* w = panel(p) + k0 * kPanel;
+        const bool first = !Accumulate && k0 == 0;  // the first pass sets c = bias + a · W
+        Index r = 0;
+        for (; r + kMaxRows <= rows; r += kMaxRows) {
+          T* tile = c + r * ldc + p * kPanel;
+          if (first) {
+            block<kMaxRows, false>(a + r * lda + k0, lda, w, depth, tile, ldc, width, bias);
+          } else {
+            block<kMaxRows, true>(a + r * lda + k0, lda, w, depth, tile, ldc, width, bias);
+          }
+        }
+        if (r < rows) {
+          T* tile = c + r * ldc + p * kPanel;
+          if (first) {
+            remainder_rows<false>(rows - r, a + r * lda + k0, lda, w, depth, tile, ldc, width,
+                                  bias);
+          } else {
+            remainder_rows<true>(rows - r, a + r * lda + k0, lda, w, depth, tile, ldc, width,
+                                 bias);
+          }
+        }
+      }
+    }
+  }
+
+  // Adds one panel's accumulators into c (or stores them), only the columns that exist.
+  template <bool Accumulate>
+  static void store(T* c, const Packet& low, const Packet& high, Index width) {
     using Eigen::internal::ploadu;
     using Eigen::internal::pstoreu;
     using Eigen::internal::padd;
     if (width == kPanel) {
-      pstoreu(c, padd(ploadu<Packet>(c), low));
-      pstoreu(c + kPacket, padd(ploadu<Packet>(c + kPacket), high));
+      if constexpr (Accumulate) {
+        pstoreu(c, padd(ploadu<Packet>(c), low));
+        pstoreu(c + kPacket, padd(ploadu<Packet>(c + kPacket), high));
+      } else {
+        pstoreu(c, low);
+        pstoreu(c + kPacket, high);
+      }
       return;
     }
     alignas(64) T lanes[kPanel];
     pstoreu(lanes, low);
     pstoreu(lanes + kPacket, high);
-    for (Index j = 0; j < width; ++j) c[j] += lanes[j];
+    for (Index j = 0; j < width; ++j) c[j] = Accumulate ? c[j] + lanes[j] : lanes[j];
+  }
+
+  // Accumulators start at zero, or at the bias when c is being set rather than added to.
+  template <bool Accumulate>
+  static void start(Packet& low, Packet& high, const T* bias) {
+    using namespace Eigen::internal;
+    if constexpr (Accumulate) {
+      low = high = pset1<Packet>(T(0));
+    } else {
+      low = pload<Packet>(bias);
+      high = pload<Packet>(bias + kPacket);
+    }
   }
 
   // c (Rows x width) += a (Rows x depth) · w (depth x kPanel, one panel slice).
-  template <int Rows>
+  template <int Rows, bool Accumulate>
   static void block(const T* a, Index lda, const Storage* w, Index depth, T* c, Index ldc,
-                    Index width) {
+                    Index width, const T* bias) {
     using namespace Eigen::internal;
     Packet acc[Rows][2];
-    for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = pset1<Packet>(T(0));
+    for (int r = 0; r < Rows; ++r) start<Accumulate>(acc[r][0], acc[r][1], bias);
     for (Index k = 0; k < depth; ++k, w += kPanel) {
       const Packet w0 = load(w), w1 = load(w + kPacket);
       for (int r = 0; r < Rows; ++r) {
@@ -137,22 +190,23 @@ class PackedMatrix {
         acc[r][1] = pmadd(x, w1, acc[r][1]);
       }
     }
-    for (int r = 0; r < Rows; ++r) store_add(c + r * ldc, acc[r][0], acc[r][1], width);
+    for (int r = 0; r < Rows; ++r) store<Accumulate>(c + r * ldc, acc[r][0], acc[r][1], width);
   }
 
-  template <int Rows = kMaxRows - 1>
+  template <bool Accumulate, int Rows = kMaxRows - 1>
   static void remainder_rows(Index rows, const T* a, Index lda, const Storage* w, Index depth, T* c,
-                             Index ldc, Index width) {
+                             Index ldc, Index width, const T* bias) {
     if constexpr (Rows >= 1) {
       if (rows == Rows) {
-        block<Rows>(a, lda, w, depth, c, ldc, width);
+        block<Rows, Accumulate>(a, lda, w, depth, c, ldc, width, bias);
       } else {
-        remainder_rows<Rows - 1>(rows, a, lda, w, depth, c, ldc, width);
+        remainder_rows<Accumulate, Rows - 1>(rows, a, lda, w, depth, c, ldc, width, bias);
       }
     }
   }
 
   // One row: four panels per pass, so eight accumulators are in flight.
+  template <bool Accumulate>
   void single_row(const T* a, T* c) const {
     using namespace Eigen::internal;
     constexpr Index kGroup = 4;
@@ -162,7 +216,7 @@ class PackedMatrix {
       Packet acc[kGroup][2];
       for (Index g = 0; g < kGroup; ++g) {
         w[g] = panel(p + g);
-        acc[g][0] = acc[g][1] = pset1<Packet>(T(0));
+        start<Accumulate>(acc[g][0], acc[g][1], bias_.data() + (p + g) * kPanel);
       }
       for (Index k = 0; k < depth_; ++k) {
         const Packet x = pset1<Packet>(a[k]);
@@ -173,16 +227,18 @@ class PackedMatrix {
       }
       for (Index g = 0; g < kGroup; ++g) {
         const Index first = (p + g) * kPanel;
-        store_add(c + first, acc[g][0], acc[g][1], std::min(kPanel, cols_ - first));
+        store<Accumulate>(c + first, acc[g][0], acc[g][1], std::min(kPanel, cols_ - first));
       }
     }
-    for (; p < panels_; ++p) block_single(p, a, c);
+    for (; p < panels_; ++p) block_single<Accumulate>(p, a, c);
   }
 
+  template <bool Accumulate>
   void block_single(Index p, const T* a, T* c) const {
     using namespace Eigen::internal;
     const Storage* w = panel(p);
-    Packet acc0 = pset1<Packet>(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    Packet acc0, acc1, acc2 = pset1<Packet>(T(0)), acc3 = acc2;
+    start<Accumulate>(acc0, acc1, bias_.data() + p * kPanel);
     Index k = 0;
     for (; k + 2 <= depth_; k += 2, w += 2 * kPanel) {  // two rows of W per pass: 4 chains
       const Packet x0 = pset1<Packet>(a[k]), x1 = pset1<Packet>(a[k + 1]);
@@ -197,11 +253,13 @@ class PackedMatrix {
       acc1 = pmadd(x, load(w + kPacket), acc1);
     }
     const Index first = p * kPanel;
-    store_add(c + first, padd(acc0, acc2), padd(acc1, acc3), std::min(kPanel, cols_ - first));
+    store<Accumulate>(c + first, padd(acc0, acc2), padd(acc1, acc3),
+                      std::min(kPanel, cols_ - first));
   }
 
   Index depth_ = 0, cols_ = 0, panels_ = 0;
   std::vector<Storage, Eigen::aligned_allocator<Storage>> packed_;
+  std::vector<T, Eigen::aligned_allocator<T>> bias_;  // padded to whole panels; kept as T
 };
 
 // Packed weights of either storage, chosen when the weights are set (CellSpec::bf16_weights).
@@ -209,14 +267,16 @@ template <class T>
 class PackedWeights {
  public:
   PackedWeights() = default;
-  PackedWeights(const T* data, Index rows, Index stride, Index first_col, Index cols, bool bf16)
+  PackedWeights(const T* data, Index rows, Index stride, Index first_col, Index cols, bool bf16,
+                const T* bias = nullptr)
       : bf16_(bf16) {
     if (bf16) {
-      half_ = PackedMatrix<T, Eigen::bfloat16>(data, rows, stride, first_col, cols);
+      half_ = PackedMatrix<T, Eigen::bfloat16>(data, rows, stride, first_col, cols, bias);
     } else {
-      full_ = PackedMatrix<T>(data, rows, stride, first_col, cols);
+      full_ = PackedMatrix<T>(data, rows, stride, first_col, cols, bias);
     }
   }
+  // c += a · W
   void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
     if (bf16_) {
       half_.multiply_add(a, lda, rows, c, ldc);
@@ -224,6 +284,16 @@ class PackedWeights {
       full_.multiply_add(a, lda, rows, c, ldc);
     }
   }
+  // c = a · W + bias
+  void multiply(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+    if (bf16_) {
+      half_.multiply(a, lda, rows, c, ldc);
+    } else {
+      full_.multiply(a, lda, rows, c, ldc);
+    }
+  }
+  Index depth() const { return bf16_ ? half_.depth() : full_.depth(); }
+  Index cols() const { return bf16_ ? half_.cols() : full_.cols(); }
 
  private:
   bool bf16_ = false;

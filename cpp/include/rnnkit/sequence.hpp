@@ -4,7 +4,7 @@
 // time_major), with one documented choice: a masked step outputs the previous *output* (zeros
 // before the first unmasked step), as the SPEC and Keras's TensorFlow backend do.
 //
-// A Kernel provides spec(), weights() (kernel and input_bias for the projection),
+// A Kernel provides spec(), weights() (the packed kernel and input bias for the projection),
 // scratch_size(rows) and step(gates, rows, states_in, states_out, scratch) where `gates` holds
 // x_t · kernel + input_bias for `rows` batch rows and states_out may alias states_in.
 #pragma once
@@ -22,12 +22,17 @@ inline namespace RNNKIT_ISA {
 // (unroll=True); 0 asks for a bound that keeps memory independent of the sequence length while
 // each product still has enough rows (kChunkRows) to run at full matrix-product speed; > 0 is an
 // explicit count (tests use it to prove every chunking gives the same numbers).
+// From kStepProjectionBatch rows up, one step's projection is already a product of enough rows,
+// so auto projects step by step, straight into the gates (no chunk buffer, no staging copy).
+constexpr Index kStepProjectionBatch = 32;
+
 inline Index chunk_length(Index requested, Index steps, Index batch, Index width,
                           std::size_t element_size) {
   constexpr Index kChunkRows = 512;
   constexpr std::size_t kChunkBytes = std::size_t(4) << 20;
   if (requested < 0) return steps;
   if (requested > 0) return std::min(requested, steps);
+  if (batch >= kStepProjectionBatch) return 1;
   const Index by_rows = (kChunkRows + batch - 1) / std::max<Index>(batch, 1);
   const Index by_bytes =
       static_cast<Index>(kChunkBytes / (element_size * std::max<Index>(batch * width, 1)));
@@ -51,6 +56,11 @@ class Workspace {
   T* data_;
 };
 
+// Batch-major rows of several steps are copied into one matrix before their projection.
+inline Index staging_elements(Index chunk, Index batch, Index input_dim) {
+  return batch > 1 && chunk > 1 ? chunk * batch * input_dim : 0;
+}
+
 // Elements of working memory one run needs: projections of one chunk, the kernel's scratch, and
 // with a mask the candidate states and the previous output.
 template <class Kernel>
@@ -60,26 +70,25 @@ std::size_t workspace_elements(const Kernel& kernel, Index batch, Index steps, I
   const Index width = gate_count(spec.cell) * spec.units;
   const Index chunk = chunk_length(chunk_steps, steps, batch, width, sizeof(typename Kernel::Scalar));
   std::size_t n = static_cast<std::size_t>(chunk * batch * width + kernel.scratch_size(batch));
-  if (batch > 1) n += static_cast<std::size_t>(chunk * batch * spec.input_dim);  // staging
+  n += static_cast<std::size_t>(staging_elements(chunk, batch, spec.input_dim));
   if (has_mask) n += static_cast<std::size_t>((state_count(spec.cell) + 1) * batch * spec.units);
   return n;
 }
 
 // proj[j, b, :] = x[b, first_time + j, :] · kernel + input_bias for j < count, as one matrix
-// product: the (step, row) pairs are one matrix with a constant row stride when x is time-major
-// (or batch is 1); otherwise they are first copied, in that order, into `staging`
-// (count * batch * input_dim elements; cheap next to the product, and a product of many rows
-// runs far faster than many products of few rows).
-constexpr Index kPackedProjectionRows = 16;
-
+// product with the packed kernel (which writes bias + product in one pass): the (step, row) pairs
+// are one matrix with a constant row stride when x is time-major (or batch is 1, or count is 1);
+// otherwise they are first copied, in that order, into `staging` (count * batch * input_dim
+// elements; cheap next to the product, and a product of many rows runs far faster than many
+// products of few rows).
 template <class T>
 void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index first_time,
                     Index count, T* proj, T* staging) {
-  const Index batch = io.batch, dim = w.kernel.rows(), width = w.kernel.cols();
+  const Index batch = io.batch, dim = w.kernel.depth(), width = w.kernel.cols();
   const T* x = io.x + first_time * io.x_step_stride;
   const T* rows = x;
   Index stride = batch == 1 ? io.x_step_stride : io.x_batch_stride;
-  if (batch > 1 && io.x_step_stride != batch * io.x_batch_stride) {
+  if (count > 1 && batch > 1 && io.x_step_stride != batch * io.x_batch_stride) {
     for (Index j = 0; j < count; ++j) {
       copy_rows(x + j * io.x_step_stride, io.x_batch_stride, staging + j * batch * dim, dim,
                 batch, dim);
@@ -87,18 +96,7 @@ void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index firs
     rows = staging;
     stride = dim;
   }
-  auto out = matrix_view(proj, count * batch, width, width);
-  if (count * batch <= kPackedProjectionRows) {  // Eigen's set-up costs more than a few rows
-    if (w.input_bias.size() != 0) {
-      out.rowwise() = w.input_bias;
-    } else {
-      out.setZero();
-    }
-    w.packed_kernel.multiply_add(rows, stride, count * batch, proj, width);
-    return;
-  }
-  out.noalias() = matrix_view(rows, count * batch, dim, stride) * w.kernel;
-  if (w.input_bias.size() != 0) out.rowwise() += w.input_bias;
+  w.kernel.multiply(rows, stride, count * batch, proj, width);
 }
 
 template <class Kernel, class T>
@@ -124,7 +122,7 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
   T* candidate[2] = {nullptr, nullptr};  // new states before the mask decides
   T* previous_output = nullptr;          // Keras's prev_output: zeros until a step is used
   if (masked) {
-    T* p = staging + (batch > 1 ? chunk * batch * spec.input_dim : 0);
+    T* p = staging + staging_elements(chunk, batch, spec.input_dim);
     for (Index s = 0; s < n_states; ++s, p += batch * units) candidate[s] = p;
     previous_output = io.last_output != nullptr ? io.last_output : p;
     set_zero(previous_output, batch * units);

@@ -23,13 +23,9 @@ class GRUKernel {
   using Scalar = T;
 
   GRUKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
-      : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {
-    if (spec.use_bias && spec.reset_after) {
-      recurrent_bias_ = Eigen::Map<const RowVector<T>>(bias + 3 * spec.units, 3 * spec.units);
-      if (spec.bf16_weights) {
-        recurrent_bias_ = recurrent_bias_.unaryExpr([](T v) { return round_to_bf16(v); });
-      }
-    }
+      : spec_(spec),
+        weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr,
+                 spec.use_bias && spec.reset_after ? bias + 3 * spec.units : nullptr) {
     if (!spec.reset_after) {  // r is needed between the two recurrent products
       const Index units = spec.units;
       const bool bf16 = spec.bf16_weights;
@@ -57,13 +53,7 @@ class GRUKernel {
  private:
   void step_reset_after(T* gates, Index rows, const T* h_in, T* h_out, T* m) const {
     const Index units = spec_.units, width = 3 * units;
-    auto product = matrix_view(m, rows, width, width);
-    if (recurrent_bias_.size() != 0) {
-      product.rowwise() = recurrent_bias_;
-    } else {
-      product.setZero();
-    }
-    weights_.recurrent_kernel.multiply_add(h_in, units, rows, m, width);
+    weights_.recurrent_kernel.multiply(h_in, units, rows, m, width);  // + recurrent bias
     for (Index r = 0; r < rows; ++r) {
       T* x = gates + r * width;
       const T* mr = m + r * width;
@@ -102,7 +92,6 @@ class GRUKernel {
 
   CellSpec spec_;
   CellWeights<T> weights_;
-  RowVector<T> recurrent_bias_;
   PackedWeights<T> recurrent_zr_, recurrent_h_;  // reset_after=False: U_z|U_r, then U_h
 };
 
