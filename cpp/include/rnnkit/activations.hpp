@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -82,6 +83,40 @@ void activate(Activation activation, const T* in, T* out, Index n) {
       y = x * (x / T(6) + half).template max<Eigen::PropagateNaN>(zero).template min<Eigen::PropagateNaN>(one);
       break;
   }
+}
+
+// The default gate activations on one packet of float, the same functions (and so the same
+// numbers) that activate() applies through Eigen's array expressions.
+template <class Packet>
+Packet sigmoid_packet(const Packet& x) {
+  return Eigen::internal::scalar_logistic_op<float>().packetOp(x);
+}
+template <class Packet>
+Packet tanh_packet(const Packet& x) {
+  return Eigen::internal::ptanh(x);
+}
+
+// Runs lanes(offset, inputs..., outputs...) over [0, n) one packet of float at a time: the
+// fused gate math of a row in one pass. The last, partial packet goes through zero-padded copies
+// so that every element takes the same code. `inputs` and `outputs` are arrays of pointers.
+template <int Inputs, int Outputs, class Lanes>
+void for_each_packet(Index n, const float* const (&inputs)[Inputs], float* const (&outputs)[Outputs],
+                     Lanes lanes) {
+  using Packet = typename Eigen::internal::packet_traits<float>::type;
+  constexpr Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  Index j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    lanes([&](int k) { return Eigen::internal::ploadu<Packet>(inputs[k] + j); },
+          [&](int k, const Packet& v) { Eigen::internal::pstoreu(outputs[k] + j, v); });
+  }
+  if (j == n) return;
+  const Index rest = n - j;
+  alignas(64) float in[Inputs][kLanes] = {};
+  alignas(64) float out[Outputs][kLanes];
+  for (int k = 0; k < Inputs; ++k) std::memcpy(in[k], inputs[k] + j, sizeof(float) * rest);
+  lanes([&](int k) { return Eigen::internal::pload<Packet>(in[k]); },
+        [&](int k, const Packet& v) { Eigen::internal::pstore(out[k], v); });
+  for (int k = 0; k < Outputs; ++k) std::memcpy(outputs[k] + j, out[k], sizeof(float) * rest);
 }
 
 }  // namespace RNNKIT_ISA

@@ -8,6 +8,8 @@
 // recurrent part of all four gates.
 #pragma once
 
+#include <type_traits>
+
 #include "rnnkit/activations.hpp"
 #include "rnnkit/matrix.hpp"
 
@@ -32,6 +34,17 @@ class LSTMKernel {
             T* /*scratch*/) const {
     const Index units = spec_.units, width = 4 * units;
     weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, width);
+    if constexpr (std::is_same_v<T, float>) {
+      if (spec_.activation == Activation::Tanh &&
+          spec_.recurrent_activation == Activation::Sigmoid) {
+        for (Index r = 0; r < rows; ++r) {
+          const float* z = gates + r * width;
+          fused_row(z, states_in[1] + r * units, states_out[1] + r * units,
+                    states_out[0] + r * units);
+        }
+        return;
+      }
+    }
     for (Index r = 0; r < rows; ++r) {
       T* row = gates + r * width;
       activate(spec_.recurrent_activation, row, row, 2 * units);  // i, f
@@ -47,6 +60,21 @@ class LSTMKernel {
   }
 
  private:
+  // The default activations in one pass over the row: each gate, c and h read or written once.
+  void fused_row(const float* z, const float* c_in, float* c_out, float* h_out) const {
+    const Index units = spec_.units;
+    const float* const inputs[5] = {z, z + units, z + 2 * units, z + 3 * units, c_in};
+    float* const outputs[2] = {c_out, h_out};
+    for_each_packet(units, inputs, outputs, [](auto load, auto store) {
+      using namespace Eigen::internal;
+      const auto i = sigmoid_packet(load(0)), f = sigmoid_packet(load(1));
+      const auto g = tanh_packet(load(2)), o = sigmoid_packet(load(3));
+      const auto c = padd(pmul(f, load(4)), pmul(i, g));
+      store(0, c);
+      store(1, pmul(o, tanh_packet(c)));
+    });
+  }
+
   CellSpec spec_;
   CellWeights<T> weights_;
 };
