@@ -231,6 +231,43 @@ def test_stateful_bidirectional_calls_take_turns():
     _check_counter_outputs(outputs, total)
 
 
+def test_a_plan_waiting_for_the_states_sees_them_replaced_and_takes_the_new_ones():
+    """A fast-path call that fetched the plan, then waited for the state lock while the holder
+    replaced the carried states, must run on the new states (the old plan answers None)."""
+    layer = _counter()
+    layer(np.ones((1, 1, UNITS), "float32"))
+    layer(np.ones((1, 1, UNITS), "float32"))  # state 2, through the plan
+    result = []
+    with layer._state_lock:
+        caller = threading.Thread(target=lambda: result.append(layer(np.ones((1, 1, UNITS),
+                                                                              "float32"))))
+        caller.start()
+        caller.join(0.2)  # it waits for the lock, GIL released
+        assert caller.is_alive()
+        layer.reset_states([np.full((1, UNITS), 10, "float32")])  # new carried arrays
+    caller.join(HANG_TIMEOUT)
+    np.testing.assert_array_equal(result[0], np.full((1, UNITS), 11))
+    np.testing.assert_array_equal(layer.states[0], np.full((1, UNITS), 11))
+
+
+def test_state_lock_is_reentrant_and_refuses_a_release_it_does_not_hold():
+    lock = rnnkit._core.StateLock()
+    with lock, lock:
+        pass
+    with pytest.raises(RuntimeError, match="un-acquired"):
+        lock.__exit__(None, None, None)
+    entered = []
+    with lock:  # another thread waits (without the GIL) until this one leaves
+        other = threading.Thread(target=lambda: lock.__enter__() or entered.append(1))
+        other.start()
+        other.join(0.2)
+        assert not entered
+    other.join(HANG_TIMEOUT)
+    assert entered
+    with pytest.raises(RuntimeError):  # held by the other thread, not this one
+        lock.__exit__(None, None, None)
+
+
 # ----------------------------------------------------------------------------- global changes
 @pytest.mark.parametrize("kind", ["lstm", "stacked", "custom"])
 def test_set_weights_while_other_threads_call(kind):

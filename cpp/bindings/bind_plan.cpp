@@ -2,27 +2,31 @@
 // that needed no initial_state, mask or constants; the next calls with an input of the same
 // shape and dtype go straight here: one C++ call for the whole stack, no Python validation, no
 // allocation except the returned arrays, working memory reused, the GIL released. A stateful
-// plan updates the layer's carried state arrays in place, one call at a time.
+// plan updates the layer's carried state arrays in place, holding the layer's StateLock.
 //
 // A plan answers None (and the Python layer takes its validating slow path) when the input is
-// not exactly what it was made for, when a kernel's weights changed, or when the SIMD level did.
+// not exactly what it was made for, when a kernel's weights changed, when the SIMD level did, or
+// when the layer invalidated it (its carried states were replaced while the call waited).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "kernel.hpp"
 #include "rnnkit/thread_pool.hpp"
+#include "state_lock.hpp"
 
 namespace py = pybind11;
 using rnnkit::Index;
 using rnnkit_bindings::Kernel;
 using rnnkit_bindings::require;
+using rnnkit_bindings::StateLock;
 
 namespace {
 
@@ -31,8 +35,8 @@ class Plan {
  public:
   Plan(const py::list& kernels, const std::vector<Index>& input_shape, bool time_major,
        bool go_backwards, bool zero_output_for_mask, bool return_sequences, bool return_state,
-       Index chunk_steps, const py::object& carried_states, bool stacked,
-       const std::vector<bool>& bare_groups)
+       Index chunk_steps, const py::object& carried_states, const py::object& state_lock,
+       bool stacked, const std::vector<bool>& bare_groups)
       : time_major_(time_major),
         go_backwards_(go_backwards),
         zero_output_for_mask_(zero_output_for_mask),
@@ -70,6 +74,9 @@ class Plan {
           carried_.push_back(a);
         }
       }
+      require(!state_lock.is_none(), "carried_states need the layer's state_lock");
+      state_lock_object_ = state_lock;
+      state_lock_ = state_lock.cast<StateLock*>();
     }
     // Workspace: outputs of the cells below the top one, then the largest cell's run.
     std::size_t bytes = 0;
@@ -96,6 +103,9 @@ class Plan {
   // Whether a call keeps the GIL throughout (too short to share; see call()).
   bool holds_gil() const { return flops_ < kReleaseGilFlops; }
 
+  // From now on every call answers None: the layer dropped this plan.
+  void invalidate() { valid_.store(false); }
+
   py::object call(const py::handle& input) {
     if (!py::array_t<T, py::array::c_style>::check_(input)) return py::none();
     auto x = py::reinterpret_borrow<py::array>(input);
@@ -105,6 +115,11 @@ class Plan {
       return py::none();
     }
     if (rnnkit::ThreadPool::instance().threads() != threads_) return py::none();
+    // A stateful call takes turns on the layer's states; once it has them, the plan must still
+    // be the layer's (a validating call that held them may have replaced the carried arrays).
+    std::optional<StateLock::Guard> turn;
+    if (state_lock_ != nullptr) turn.emplace(*state_lock_);
+    if (!valid_.load()) return py::none();
     const rnnkit::KernelTable* active = &rnnkit::active_table();
     for (const Kernel<T>* kernel : kernels_) {
       if (!kernel->valid() || kernel->table() != active) return py::none();
@@ -136,12 +151,9 @@ class Plan {
     T* last_data = return_sequences_ ? nullptr : last.mutable_data();
     {
       // Releasing and retaking the GIL costs ~0.2 us: not worth it for a call shorter than that
-      // would let another thread use (a streaming step). Such calls hold the GIL throughout,
-      // so two of them never overlap and the stateful lock below is never contended.
+      // would let another thread use (a streaming step).
       std::optional<py::gil_scoped_release> release;
       if (flops_ >= kReleaseGilFlops) release.emplace();
-      std::unique_lock<std::mutex> serial;  // a stateful plan's states admit one call at a time
-      if (!carried_.empty()) serial = std::unique_lock<std::mutex>(stateful_mutex_);
       run(input_data, states, out_data, last_data);
     }
     if (!return_state_) return return_sequences_ ? py::object(out) : py::object(last);
@@ -225,25 +237,82 @@ class Plan {
   double flops_ = 0;
   static constexpr double kReleaseGilFlops = 1e5;
   rnnkit::WorkspaceCache cache_;
-  std::mutex stateful_mutex_;
+  py::object state_lock_object_;  // keeps the layer's StateLock alive
+  StateLock* state_lock_ = nullptr;
+  std::atomic<bool> valid_{true};
 };
+
+// Plan.function(): the plan's call as a bare CPython function (METH_O) that holds the plan.
+// pybind11's dispatcher (argument casting, overload resolution, finding `self`'s C++ object)
+// costs ~0.3 us, a sixth of a streaming step.
+template <class T>
+constexpr const char* kCapsuleName = std::is_same_v<T, float> ? "rnnkit.Plan32" : "rnnkit.Plan64";
+
+inline PyObject* set_python_error() {
+  try {
+    throw;
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+template <class T>
+PyObject* call_plan(PyObject* capsule, PyObject* input) {
+  auto* plan = static_cast<Plan<T>*>(PyCapsule_GetPointer(capsule, kCapsuleName<T>));
+  if (plan == nullptr) return nullptr;
+  try {
+    return plan->call(input).release().ptr();
+  } catch (...) {
+    return set_python_error();
+  }
+}
+
+template <class T>
+py::object plan_function(const py::object& self) {
+  static PyMethodDef definition = {"plan_call", &call_plan<T>, METH_O,
+                                   "The plan's call (a bare CPython function)."};
+  // The capsule points at the plan and owns a reference to it; the function owns the capsule.
+  py::capsule capsule(self.cast<Plan<T>*>(), kCapsuleName<T>, [](PyObject* c) {
+    Py_XDECREF(static_cast<PyObject*>(PyCapsule_GetContext(c)));
+  });
+  if (PyCapsule_SetContext(capsule.ptr(), self.inc_ref().ptr()) != 0) {
+    self.dec_ref();
+    throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::object>(PyCFunction_New(&definition, capsule.ptr()));
+}
 
 template <class T>
 void bind_plan(py::module_& m, const char* name) {
   py::class_<Plan<T>>(m, name)
       .def(py::init<const py::list&, const std::vector<Index>&, bool, bool, bool, bool, bool,
-                    Index, const py::object&, bool, const std::vector<bool>&>(),
+                    Index, const py::object&, const py::object&, bool, const std::vector<bool>&>(),
            py::arg("kernels"), py::arg("input_shape"), py::arg("time_major"),
            py::arg("go_backwards"), py::arg("zero_output_for_mask"),
            py::arg("return_sequences"), py::arg("return_state"), py::arg("chunk_steps"),
-           py::arg("carried_states"), py::arg("stacked"), py::arg("bare_groups"))
+           py::arg("carried_states"), py::arg("state_lock"), py::arg("stacked"),
+           py::arg("bare_groups"))
       .def("__call__", &Plan<T>::call, py::arg("inputs"))
+      .def("function", &plan_function<T>)
+      .def("invalidate", &Plan<T>::invalidate)
       .def_property_readonly("holds_gil", &Plan<T>::holds_gil);
 }
 
 }  // namespace
 
 void register_plans(py::module_& m) {
+  py::class_<StateLock>(m, "StateLock",
+                        "Reentrant lock of a stateful layer's states, shared with its plans.")
+      .def(py::init<>())
+      .def("__enter__", [](StateLock& lock) { lock.acquire(); })
+      .def("__exit__", [](StateLock& lock, const py::args&) { lock.release(); });
   bind_plan<float>(m, "Plan32");
   bind_plan<double>(m, "Plan64");
 }

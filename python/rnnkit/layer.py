@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import initializers
+from . import _core, initializers
 from ._arrays import describe, standardize_dtype
 
 _layer_ids = itertools.count(1)
@@ -170,7 +170,7 @@ class Layer:
     # Pickling (and copy.deepcopy): weights and stateful states travel; the compiled C++ state
     # (an RNN's fast-path `_plan`, a built-in cell's `_compiled` kernel) cannot be pickled and
     # is dropped, to be rebuilt lazily on the next call; locks are replaced by fresh ones.
-    _UNPICKLABLE = ("_plan", "_compiled")
+    _UNPICKLABLE = ("_plan", "_plan_call", "_compiled")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -197,7 +197,7 @@ class Layer:
         state = {key: _canonical_arrays(value, memo) for key, value in state.items()}
         self.__dict__.update(state)
         for key, kind in locks.items():
-            self.__dict__[key] = getattr(threading, kind)()
+            self.__dict__[key] = _LOCK_FACTORIES[kind]()
         for weight in state.get("_weights", ()):
             weight.flags.writeable = False  # read-only, as add_weight made them
 
@@ -205,7 +205,9 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-_LOCK_TYPES = {type(threading.Lock()): "Lock", type(threading.RLock()): "RLock"}
+# Locks cannot be pickled: they are left out and made afresh on unpickling, by name.
+_LOCK_FACTORIES = {"Lock": threading.Lock, "RLock": threading.RLock, "StateLock": _core.StateLock}
+_LOCK_TYPES = {type(factory()): name for name, factory in _LOCK_FACTORIES.items()}
 
 
 def _canonical_arrays(value: Any, memo: dict[int, Any]) -> Any:

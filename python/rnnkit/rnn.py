@@ -9,7 +9,6 @@ NumPy loop (`_loop.py`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -74,6 +73,8 @@ class RNN(Layer):
     (tf.keras 2); `training` (dropout is inference-only: True with a nonzero dropout raises).
     """
 
+    _plan_call: Any = None  # the plan's call as a bare C function (see __setattr__)
+
     def __init__(
         self,
         cell: Any,
@@ -113,14 +114,11 @@ class RNN(Layer):
         self._stacked = isinstance(cell, StackedRNNCells)
         self._states: list[list[np.ndarray]] | None = None  # stateful: nested per cell
         self._plan: Any = None  # the fast path of repeated plain calls (_make_plan)
-        # Whether the plan's calls must take _state_lock: any stateful plan. Even one that keeps
-        # the GIL (a streaming step) would otherwise run in the middle of a validating stateful
-        # call that released it in C++, whose final states would then overwrite the plan's
-        # update (tests/test_threads.py). The lock costs nothing measurable (~7 us per step).
-        self._plan_locks = False
+        # (and its call as a bare C function, set with it by __setattr__)
         # Stateful calls, reset_states and `states` take turns: a call reads the carried states
-        # and replaces them, so two at once would lose one's update (docs/reliability.md).
-        self._state_lock = threading.RLock()
+        # and replaces them, so two at once would lose one's update (docs/reliability.md). A
+        # reentrant lock that a stateful plan takes in C++ (cpp/bindings/state_lock.hpp).
+        self._state_lock = _core.StateLock()
 
     # ----------------------------------------------------------------- structure
     @property
@@ -281,16 +279,9 @@ class RNN(Layer):
             and constants is None
             and (training is False or training is None)  # anything else: _check_training
         )
-        plan = self._plan
-        if plan is not None and plain:  # the fast path: one C++ call (bind_plan.cpp)
-            if self._plan_locks:
-                with self._state_lock:  # stateful calls take turns (see _state_lock)
-                    # Read again under the lock: the call that held it may have replaced the
-                    # carried states, and the plan made for them.
-                    plan = self._plan
-                    result = None if plan is None else plan(inputs)
-            else:
-                result = plan(inputs)
+        call = self._plan_call
+        if call is not None and plain:  # the fast path: one C++ call (bind_plan.cpp)
+            result = call(inputs)  # a stateful plan takes _state_lock itself
             if result is not None:  # None unless `inputs` is exactly what the plan was made for
                 return result
         if self.stateful:
@@ -329,16 +320,24 @@ class RNN(Layer):
             self.return_state,
             self._chunk_steps(),
             self._states if self.stateful else None,
+            self._state_lock if self.stateful else None,
             self._stacked,
             [False] * len(self._cells),  # built-in cells' state groups are lists
         )
-        self._plan_locks = self.stateful
         _runtime.layers_with_plans.add(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_plan" or name in _PLAN_INPUTS:
+            # A dropped plan answers None from now on, also to a call that fetched it before
+            # and is waiting for _state_lock (the holder may be replacing the carried states).
+            old = self.__dict__.get("_plan")
+            if old is not None and old is not value:
+                old.invalidate()
         object.__setattr__(self, name, value)
-        if name in _PLAN_INPUTS:  # the fast path was made for the old value
-            self.__dict__["_plan"] = None
+        if name == "_plan":
+            self.__dict__["_plan_call"] = None if value is None else value.function()
+        elif name in _PLAN_INPUTS:  # the fast path was made for the old value
+            self.__dict__["_plan"] = self.__dict__["_plan_call"] = None
 
     def _prepare(
         self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any
