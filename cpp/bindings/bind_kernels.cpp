@@ -27,6 +27,8 @@ void bind_kernel(py::module_& m, const char* name) {
            py::arg("chunk_steps"))
       .def("workspace_bytes", &Kernel<T>::workspace_bytes, py::arg("batch"), py::arg("steps"),
            py::arg("chunk_steps"), py::arg("has_mask"))
+      .def("split_parts", &Kernel<T>::split_parts, py::arg("batch"), py::arg("steps"),
+           py::arg("chunk_steps"), py::arg("has_mask"))
       .def("invalidate", &Kernel<T>::invalidate)
       .def_property_readonly("valid", &Kernel<T>::valid)
       .def_property_readonly("isa", &Kernel<T>::isa);

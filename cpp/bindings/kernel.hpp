@@ -246,6 +246,14 @@ class Kernel {
     return functions().workspace_bytes(handle_, batch, steps, chunk_steps, has_mask);
   }
 
+  // How many threads would share every step's columns in a run of this shape (0: none; the
+  // rows are split instead, or the run is one thread's). For tests.
+  int split_parts(Index batch, Index steps, Index chunk_steps, bool has_mask) const {
+    check_workspace_size<T>(spec_, batch, steps);
+    return rnnkit::plan_slices(functions(), handle_, spec_, batch, steps, chunk_steps, has_mask)
+        .split_parts;
+  }
+
   std::string isa() const { return table_->isa; }
   const rnnkit::KernelTable* table() const { return table_; }
   const CellSpec& spec() const { return spec_; }

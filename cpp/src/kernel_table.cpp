@@ -23,6 +23,7 @@
 #include "rnnkit/cells/simple_rnn.hpp"
 #include "rnnkit/kernel_table.hpp"
 #include "rnnkit/sequence.hpp"
+#include "rnnkit/step_barrier.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -34,6 +35,11 @@ struct AnyKernel {
   virtual ~AnyKernel() = default;
   virtual void run(const SequenceIO<T>& io, T* workspace) const = 0;
   virtual std::size_t workspace_bytes(Index batch, Index steps, Index chunk, bool mask) const = 0;
+  virtual Index split_limit() const = 0;
+  virtual std::size_t split_workspace_bytes(Index batch, Index steps, Index chunk,
+                                            int parts) const = 0;
+  virtual void run_part(const SequenceIO<T>& io, T* workspace, int part, int parts,
+                        StepBarrier& barrier) const = 0;
 };
 
 template <class Kernel>
@@ -46,6 +52,15 @@ struct KernelHolder final : AnyKernel<typename Kernel::Scalar> {
   }
   std::size_t workspace_bytes(Index batch, Index steps, Index chunk, bool mask) const override {
     return sizeof(T) * workspace_elements(kernel, batch, steps, chunk, mask);
+  }
+  Index split_limit() const override { return kernel.split_limit(); }
+  std::size_t split_workspace_bytes(Index batch, Index steps, Index chunk,
+                                    int parts) const override {
+    return sizeof(T) * split_workspace_elements(kernel, batch, steps, chunk, parts);
+  }
+  void run_part(const SequenceIO<T>& io, T* workspace, int part, int parts,
+                StepBarrier& barrier) const override {
+    run_sequence_part(kernel, io, workspace, part, parts, barrier);
   }
   Kernel kernel;
 };
@@ -97,8 +112,29 @@ std::size_t workspace_bytes(const void* kernel, Index batch, Index steps, Index 
 }
 
 template <class T>
+Index split_limit(const void* kernel) {
+  return static_cast<const AnyKernel<T>*>(kernel)->split_limit();
+}
+
+template <class T>
+std::size_t split_workspace_bytes(const void* kernel, Index batch, Index steps, Index chunk,
+                                  int parts) {
+  return static_cast<const AnyKernel<T>*>(kernel)->split_workspace_bytes(batch, steps, chunk,
+                                                                         parts);
+}
+
+template <class T>
+void run_part(const void* kernel, const SequenceIO<T>& io, void* workspace, int part, int parts,
+              StepBarrier& barrier) {
+  FlushDenormals flush;
+  static_cast<const AnyKernel<T>*>(kernel)->run_part(io, static_cast<T*>(workspace), part, parts,
+                                                     barrier);
+}
+
+template <class T>
 constexpr KernelFunctions<T> functions() {
-  return {&create<T>, &destroy<T>, &run<T>, &workspace_bytes<T>};
+  return {&create<T>,      &destroy<T>,  &run<T>, &workspace_bytes<T>, &split_limit<T>,
+          &split_workspace_bytes<T>, &run_part<T>};
 }
 
 }  // namespace

@@ -70,6 +70,19 @@ void ThreadPool::run(int count, const std::function<void(int)>& task) {
     for (int i = 0; i < count; ++i) task(i);
     return;
   }
+  dispatch(count, task);
+}
+
+bool ThreadPool::run_together(int count, const std::function<void(int)>& task) {
+  std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+  if (!busy.owns_lock() || static_cast<int>(workers_.size()) < count - 1) return false;
+  // Every worker takes one task and keeps it until all are done (they wait for each other),
+  // so the count tasks end up on count distinct threads.
+  dispatch(count, task);
+  return true;
+}
+
+void ThreadPool::dispatch(int count, const std::function<void(int)>& task) {
   std::unique_lock<std::mutex> lock(state_);
   task_ = &task;
   count_ = count;

@@ -103,7 +103,7 @@ template <int Inputs, int Outputs, class Lanes>
 void for_each_packet(Index n, const float* const (&inputs)[Inputs], float* const (&outputs)[Outputs],
                      Lanes lanes) {
   using Packet = typename Eigen::internal::packet_traits<float>::type;
-  constexpr Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  constexpr Index kLanes = Eigen::internal::packet_traits<float>::size;
   Index j = 0;
   for (; j + kLanes <= n; j += kLanes) {
     lanes([&](int k) { return Eigen::internal::ploadu<Packet>(inputs[k] + j); },

@@ -80,6 +80,8 @@ struct SequenceIO {
   Index chunk_steps = -1;
 };
 
+class StepBarrier;  // step_barrier.hpp
+
 // Function table of one compiled SIMD variant. An opaque kernel made by one variant is only ever
 // used and destroyed by that same variant's functions.
 template <class T>
@@ -91,6 +93,16 @@ struct KernelFunctions {
   // Working memory (bytes) a run of this shape needs; independent of steps when unroll=False.
   std::size_t (*workspace_bytes)(const void* kernel, Index batch, Index steps, Index chunk_steps,
                                  bool has_mask);
+
+  // Split runs: `parts` threads each compute some columns of every step, all rows, passing
+  // `barrier` after each step (no mask). The most parts this kernel can be split into (0: none).
+  Index (*split_limit)(const void* kernel);
+  // Working memory of a split run (shared by its parts), bytes.
+  std::size_t (*split_workspace_bytes)(const void* kernel, Index batch, Index steps,
+                                       Index chunk_steps, int parts);
+  // Part `part` of `parts`; every part must run at once, each on its own thread.
+  void (*run_part)(const void* kernel, const SequenceIO<T>& io, void* workspace, int part,
+                   int parts, StepBarrier& barrier);
 };
 
 struct KernelTable {

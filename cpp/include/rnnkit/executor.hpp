@@ -1,5 +1,6 @@
 // Runs a kernel over a sequence the fast way: batch rows split across rnnkit's thread pool when
-// the work is large enough to pay for it, working memory supplied by the caller (so it can be
+// the work is large enough to pay for it, or, for few rows or weights beyond one core's L2, every
+// step's columns split between threads; working memory supplied by the caller (so it can be
 // reused across calls). Eigen-free: kernels are reached through a variant's function table.
 #pragma once
 
@@ -48,9 +49,11 @@ class WorkspaceCache {
   AlignedBuffer buffer_;
 };
 
-// How one run splits its batch rows, and where each slice's working memory starts.
+// How one run splits its batch rows, and where each slice's working memory starts; or, with
+// split_parts >= 2, how many threads share every step's columns (one slice of all rows).
 struct Slices {
   static constexpr Index kMax = 64;
+  int split_parts = 0;
   Index count = 1;
   Index first[kMax + 1] = {};
   std::size_t offset[kMax + 1] = {};

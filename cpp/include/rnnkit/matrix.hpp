@@ -70,6 +70,48 @@ struct CellWeights {
   }
 };
 
+// Split runs: each of `parts` threads computes the same panels of every gate's block of columns
+// (units [first_unit, first_unit + units) of every gate), which needs every gate's `units`
+// columns to be whole panels.
+struct Part {
+  Index first_panel = 0, end_panel = 0;  // within each gate's block
+  Index first_unit = 0, units = 0;
+};
+
+// The most parts a cell with `units` units splits into: its panels per gate (0: not splittable).
+template <class T>
+Index split_limit(Index units) {
+  constexpr Index panel = PackedWeights<T>::panel_width();
+  return units % panel == 0 ? units / panel : 0;
+}
+
+template <class T>
+Part part_of(Index units, Index part, Index parts) {
+  constexpr Index panel = PackedWeights<T>::panel_width();
+  const Index per_gate = units / panel;
+  Part p;
+  p.first_panel = per_gate * part / parts;
+  p.end_panel = per_gate * (part + 1) / parts;
+  p.first_unit = p.first_panel * panel;
+  p.units = (p.end_panel - p.first_panel) * panel;
+  return p;
+}
+
+// c += a · w (Accumulate) or c = bias + a · w, only `part`'s columns of each of `gates` blocks.
+template <bool Accumulate, class T>
+void multiply_part(const PackedWeights<T>& w, Index gates, Index units, const Part& part,
+                   const T* a, Index lda, Index rows, T* c, Index ldc) {
+  const Index per_gate = units / PackedWeights<T>::panel_width();
+  for (Index g = 0; g < gates; ++g) {
+    const Index first = g * per_gate + part.first_panel, end = g * per_gate + part.end_panel;
+    if constexpr (Accumulate) {
+      w.multiply_add(a, lda, rows, c, ldc, first, end);
+    } else {
+      w.multiply(a, lda, rows, c, ldc, first, end);
+    }
+  }
+}
+
 // memcpy/memset rather than std::copy_n/std::fill: those are templates the linker could merge
 // across SIMD levels (see isa.hpp); these are plain library calls.
 template <class T>

@@ -86,32 +86,40 @@ class PackedMatrix {
   // c (rows x cols, row stride ldc) += a (rows x depth, row stride lda) · W.
   // Panel by panel, kDepthBlock rows of W at a time: that slice of the panel stays in L1 while
   // every block of rows of `a` goes past it, so W is read from L2 (or L3) once per call.
-  void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
-    product<true>(a, lda, rows, c, ldc);
+  // Only panels [first_panel, end_panel) (columns first_panel * kPanel on; end_panel -1: all):
+  // the share of one thread when a step's columns are split between threads.
+  void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel = 0,
+                    Index end_panel = -1) const {
+    product<true>(a, lda, rows, c, ldc, first_panel, end_panel < 0 ? panels_ : end_panel);
   }
 
   // c (rows x cols, row stride ldc) = a · W + bias: c is only written, never read, so a step
   // needs no pass to clear it or add the bias.
-  void multiply(const T* a, Index lda, Index rows, T* c, Index ldc) const {
-    product<false>(a, lda, rows, c, ldc);
+  void multiply(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel = 0,
+                Index end_panel = -1) const {
+    product<false>(a, lda, rows, c, ldc, first_panel, end_panel < 0 ? panels_ : end_panel);
   }
 
  private:
   const Storage* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
 
   template <bool Accumulate>
-  void product(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+  void product(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel,
+               Index end_panel) const {
     if (!Accumulate && depth_ == 0) {
+      const Index first = first_panel * kPanel;
+      const Index n = std::min(end_panel * kPanel, cols_) - first;
       for (Index r = 0; r < rows; ++r) {
-        std::memcpy(c + r * ldc, bias_.data(), sizeof(T) * static_cast<std::size_t>(cols_));
+        std::memcpy(c + r * ldc + first, bias_.data() + first,
+                    sizeof(T) * static_cast<std::size_t>(n));
       }
       return;
     }
     if (rows == 1) {
-      single_row<Accumulate>(a, c);
+      single_row<Accumulate>(a, c, first_panel, end_panel);
       return;
     }
-    for (Index p = 0; p < panels_; ++p) {
+    for (Index p = first_panel; p < end_panel; ++p) {
       const Index width = std::min(kPanel, cols_ - p * kPanel);
       const T* bias = bias_.data() + p * kPanel;
       for (Index k0 = 0; k0 < depth_; k0 += kDepthBlock) {
@@ -210,11 +218,11 @@ class PackedMatrix {
   // L1 of four panels per pass. Narrower packets need the eight accumulators of four panels per
   // pass to keep up (the other way is 1.25x slower with SSE, level with AVX2).
   template <bool Accumulate>
-  void single_row(const T* a, T* c) const {
+  void single_row(const T* a, T* c, Index first_panel, Index end_panel) const {
     using namespace Eigen::internal;
     constexpr Index kGroup = kPacket >= 16 ? 1 : 4;
-    Index p = 0;
-    for (; kGroup > 1 && p + kGroup <= panels_; p += kGroup) {
+    Index p = first_panel;
+    for (; kGroup > 1 && p + kGroup <= end_panel; p += kGroup) {
       const Storage* w[kGroup];
       Packet acc[kGroup][2];
       for (Index g = 0; g < kGroup; ++g) {
@@ -233,7 +241,7 @@ class PackedMatrix {
         store<Accumulate>(c + first, acc[g][0], acc[g][1], std::min(kPanel, cols_ - first));
       }
     }
-    for (; p < panels_; ++p) block_single<Accumulate>(p, a, c);
+    for (; p < end_panel; ++p) block_single<Accumulate>(p, a, c);
   }
 
   template <bool Accumulate>
@@ -279,22 +287,26 @@ class PackedWeights {
       full_ = PackedMatrix<T>(data, rows, stride, first_col, cols, bias);
     }
   }
-  // c += a · W
-  void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+  // c += a · W (panels [first_panel, end_panel) only; -1: to the last)
+  void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel = 0,
+                    Index end_panel = -1) const {
     if (bf16_) {
-      half_.multiply_add(a, lda, rows, c, ldc);
+      half_.multiply_add(a, lda, rows, c, ldc, first_panel, end_panel);
     } else {
-      full_.multiply_add(a, lda, rows, c, ldc);
+      full_.multiply_add(a, lda, rows, c, ldc, first_panel, end_panel);
     }
   }
-  // c = a · W + bias
-  void multiply(const T* a, Index lda, Index rows, T* c, Index ldc) const {
+  // c = a · W + bias (panels [first_panel, end_panel) only)
+  void multiply(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel = 0,
+                Index end_panel = -1) const {
     if (bf16_) {
-      half_.multiply(a, lda, rows, c, ldc);
+      half_.multiply(a, lda, rows, c, ldc, first_panel, end_panel);
     } else {
-      full_.multiply(a, lda, rows, c, ldc);
+      full_.multiply(a, lda, rows, c, ldc, first_panel, end_panel);
     }
   }
+  // Columns per panel (the same for both storages).
+  static constexpr Index panel_width() { return PackedMatrix<T>::kPanel; }
   Index depth() const { return bf16_ ? half_.depth() : full_.depth(); }
   Index cols() const { return bf16_ ? half_.cols() : full_.cols(); }
 

@@ -81,9 +81,11 @@ std::size_t workspace_elements(const Kernel& kernel, Index batch, Index steps, I
 // otherwise they are first copied, in that order, into `staging` (count * batch * input_dim
 // elements; cheap next to the product, and a product of many rows runs far faster than many
 // products of few rows).
+// With `part` (a split run), only that part's columns of every gate.
 template <class T>
 void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index first_time,
-                    Index count, T* proj, T* staging) {
+                    Index count, T* proj, T* staging, const Part* part = nullptr,
+                    Index gates = 1) {
   const Index batch = io.batch, dim = w.kernel.depth(), width = w.kernel.cols();
   const T* x = io.x + first_time * io.x_step_stride;
   const T* rows = x;
@@ -95,6 +97,11 @@ void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index firs
     }
     rows = staging;
     stride = dim;
+  }
+  if (part != nullptr) {
+    multiply_part<false>(w.kernel, gates, width / gates, *part, rows, stride, count * batch, proj,
+                         width);
+    return;
   }
   w.kernel.multiply(rows, stride, count * batch, proj, width);
 }
@@ -163,6 +170,76 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
   }
   if (io.last_output != nullptr && !masked) {
     copy_n(io.states[0], batch * units, io.last_output);
+  }
+}
+
+// Split runs: `parts` threads run the sequence together, each computing part_of(units, part,
+// parts) of every step's columns for all rows, and pass `barrier` after every step, since each
+// step reads the whole previous h. No masks. Shared working memory: the projections of one chunk
+// and the kernel's scratch (each part writes its own columns), h twice (read the previous one,
+// write the next one), then each part's staging.
+template <class Kernel>
+std::size_t split_workspace_elements(const Kernel& kernel, Index batch, Index steps,
+                                     Index chunk_steps, int parts) {
+  const CellSpec& spec = kernel.spec();
+  const Index width = gate_count(spec.cell) * spec.units;
+  const Index chunk =
+      chunk_length(chunk_steps, steps, batch, width, sizeof(typename Kernel::Scalar));
+  return static_cast<std::size_t>(chunk * batch * width + kernel.scratch_size(batch) +
+                                  2 * batch * spec.units +
+                                  parts * staging_elements(chunk, batch, spec.input_dim));
+}
+
+template <class Kernel, class T, class Barrier>
+void run_sequence_part(const Kernel& kernel, const SequenceIO<T>& io, T* workspace, int part_index,
+                       int parts, Barrier& barrier) {
+  const CellSpec& spec = kernel.spec();
+  const Index batch = io.batch, steps = io.steps, units = spec.units;
+  const Index gates = gate_count(spec.cell), width = gates * units;
+  const Part part = part_of<T>(units, part_index, parts);
+  const Index first = part.first_unit, n = part.units;
+  if (batch == 0) return;
+  if (steps == 0) {
+    if (io.last_output) {
+      for (Index b = 0; b < batch; ++b) set_zero(io.last_output + b * units + first, n);
+    }
+    return;
+  }
+  const Index chunk = chunk_length(io.chunk_steps, steps, batch, width, sizeof(T));
+  T* proj = workspace;
+  T* scratch = proj + chunk * batch * width;
+  T* h[2] = {scratch + kernel.scratch_size(batch), scratch + kernel.scratch_size(batch) +
+                                                       batch * units};
+  T* staging = h[1] + batch * units +
+               part_index * staging_elements(chunk, batch, spec.input_dim);
+
+  copy_rows(io.states[0] + first, units, h[0] + first, units, batch, n);
+  barrier.arrive_and_wait();  // all of h[0] is there before any part reads it
+  Index chunk_first = 0;
+  for (Index i = 0; i < steps; ++i) {
+    const Index t = io.go_backwards ? steps - 1 - i : i;
+    if (i % chunk == 0) {  // this part's columns only: no other part reads them
+      const Index count = std::min(chunk, steps - i);
+      chunk_first = io.go_backwards ? t - count + 1 : t;
+      project_inputs(kernel.weights(), io, chunk_first, count, proj, staging, &part, gates);
+    }
+    const T* h_in = h[i % 2];
+    T* h_out = h[(i + 1) % 2];
+    kernel.step_part(proj + (t - chunk_first) * batch * width, batch, h_in, h_out, io.states,
+                     scratch, part);
+    if (io.out != nullptr) {
+      const Index position = io.outputs_in_time_order ? t : i;
+      copy_rows(h_out + first, units, io.out + position * io.out_step_stride + first,
+                io.out_batch_stride, batch, n);
+    }
+    // Every part has written its share of h_out, and read all of h_in (which the next step
+    // overwrites), before any part goes on.
+    barrier.arrive_and_wait();
+  }
+  const T* h_last = h[steps % 2];
+  copy_rows(h_last + first, units, io.states[0] + first, units, batch, n);
+  if (io.last_output != nullptr) {
+    copy_rows(h_last + first, units, io.last_output + first, units, batch, n);
   }
 }
 

@@ -25,11 +25,18 @@ class ThreadPool {
   // when all are done. Tasks must not throw.
   void run(int count, const std::function<void(int)>& task);
 
+  // Runs task(0) ... task(count - 1) each on its own thread, all at once (tasks that wait for
+  // each other), if the pool is free and has count - 1 workers; otherwise runs nothing and
+  // returns false.
+  bool run_together(int count, const std::function<void(int)>& task);
+
   ~ThreadPool();
 
  private:
   ThreadPool();
   void worker_loop();
+  // Hands the tasks to the workers and the calling thread; the caller holds busy_.
+  void dispatch(int count, const std::function<void(int)>& task);
   void stop_workers();
 
   std::mutex busy_;  // held by the one call using the workers

@@ -38,6 +38,10 @@ class GRUKernel {
   const CellWeights<T>& weights() const { return weights_; }
   // reset_after: the recurrent product m (rows, 3*units); otherwise r * h (rows, units).
   Index scratch_size(Index rows) const { return rows * (spec_.reset_after ? 3 : 1) * spec_.units; }
+  // reset_after=False needs all of r * h before its second product: not split.
+  Index split_limit() const {
+    return spec_.reset_after ? rnnkit::split_limit<T>(spec_.units) : 0;
+  }
 
   // gates: (rows, 3*units) contiguous, holding the input projection; overwritten.
   // states_out may alias states_in.
@@ -50,19 +54,39 @@ class GRUKernel {
     }
   }
 
+  // One thread's share of a split step (reset_after only): `part`'s units of every gate, all
+  // rows. h_in is the whole previous h; h_out is written in part's units.
+  void step_part(T* gates, Index rows, const T* h_in, T* h_out, T* const* /*states*/, T* m,
+                 const Part& part) const {
+    const Index units = spec_.units;
+    multiply_part<false>(weights_.recurrent_kernel, 3, units, part, h_in, units, rows, m,
+                         3 * units);  // + recurrent bias
+    update_reset_after(gates, m, rows, h_in, h_out, part.first_unit, part.units);
+  }
+
  private:
   void step_reset_after(T* gates, Index rows, const T* h_in, T* h_out, T* m) const {
+    const Index units = spec_.units;
+    weights_.recurrent_kernel.multiply(h_in, units, rows, m, 3 * units);  // + recurrent bias
+    update_reset_after(gates, m, rows, h_in, h_out, 0, units);
+  }
+
+  // The gate math of units [first, first + n) of every row, m holding the recurrent product.
+  void update_reset_after(T* gates, const T* m, Index rows, const T* h_in, T* h_out, Index first,
+                          Index n) const {
     const Index units = spec_.units, width = 3 * units;
-    weights_.recurrent_kernel.multiply(h_in, units, rows, m, width);  // + recurrent bias
     for (Index r = 0; r < rows; ++r) {
-      T* x = gates + r * width;
-      const T* mr = m + r * width;
-      ArrayMap<T>(x, 2 * units) += ConstArrayMap<T>(mr, 2 * units);
-      activate(spec_.recurrent_activation, x, x, 2 * units);  // z, r
-      ArrayMap<T>(x + 2 * units, units) +=
-          ConstArrayMap<T>(x + units, units) * ConstArrayMap<T>(mr + 2 * units, units);
-      activate(spec_.activation, x + 2 * units, x + 2 * units, units);
-      blend(x, h_in + r * units, h_out + r * units);
+      T* z = gates + r * width + first;
+      T* reset = z + units;
+      T* candidate = z + 2 * units;
+      const T* mz = m + r * width + first;
+      ArrayMap<T>(z, n) += ConstArrayMap<T>(mz, n);
+      ArrayMap<T>(reset, n) += ConstArrayMap<T>(mz + units, n);
+      activate(spec_.recurrent_activation, z, z, n);
+      activate(spec_.recurrent_activation, reset, reset, n);
+      ArrayMap<T>(candidate, n) += ConstArrayMap<T>(reset, n) * ConstArrayMap<T>(mz + 2 * units, n);
+      activate(spec_.activation, candidate, candidate, n);
+      blend(z, h_in + r * units + first, h_out + r * units + first, n);
     }
   }
 
@@ -79,15 +103,15 @@ class GRUKernel {
     for (Index r = 0; r < rows; ++r) {
       T* x = gates + r * width;
       activate(spec_.activation, x + 2 * units, x + 2 * units, units);
-      blend(x, h_in + r * units, h_out + r * units);
+      blend(x, h_in + r * units, h_out + r * units, units);
     }
   }
 
-  // h_t = z * h_{t-1} + (1 - z) * hh for one row; h_out may alias h_in.
-  void blend(const T* x, const T* h_in, T* h_out) const {
-    const Index units = spec_.units;
-    const ConstArrayMap<T> z(x, units), hh(x + 2 * units, units);
-    ArrayMap<T>(h_out, units) = z * ConstArrayMap<T>(h_in, units) + (T(1) - z) * hh;
+  // h_t = z * h_{t-1} + (1 - z) * hh over n units of one row (z at `z`, hh 2*units further);
+  // h_out may alias h_in.
+  void blend(const T* z_data, const T* h_in, T* h_out, Index n) const {
+    const ConstArrayMap<T> z(z_data, n), hh(z_data + 2 * spec_.units, n);
+    ArrayMap<T>(h_out, n) = z * ConstArrayMap<T>(h_in, n) + (T(1) - z) * hh;
   }
 
   CellSpec spec_;

@@ -27,45 +27,65 @@ class LSTMKernel {
   const CellSpec& spec() const { return spec_; }
   const CellWeights<T>& weights() const { return weights_; }
   Index scratch_size(Index /*rows*/) const { return 0; }
+  Index split_limit() const { return rnnkit::split_limit<T>(spec_.units); }
 
   // gates: (rows, 4*units) contiguous, holding the input projection; overwritten.
   // states_out may alias states_in.
   void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
             T* /*scratch*/) const {
+    const Index units = spec_.units;
+    weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, 4 * units);
+    update(gates, rows, states_in[1], states_out[1], states_out[0], 0, units);
+  }
+
+  // One thread's share of a split step: `part`'s units of every gate, all rows. h_in is the
+  // whole previous h; h_out and states[1] (c, updated in place) are written in part's units.
+  void step_part(T* gates, Index rows, const T* h_in, T* h_out, T* const* states,
+                 T* /*scratch*/, const Part& part) const {
+    const Index units = spec_.units;
+    multiply_part<true>(weights_.recurrent_kernel, 4, units, part, h_in, units, rows, gates,
+                        4 * units);
+    update(gates, rows, states[1], states[1], h_out, part.first_unit, part.units);
+  }
+
+ private:
+  // The gate math of units [first, first + n) of every row; c_out may alias c_in.
+  void update(T* gates, Index rows, const T* c_in, T* c_out, T* h_out, Index first,
+              Index n) const {
     const Index units = spec_.units, width = 4 * units;
-    weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, width);
     if constexpr (std::is_same_v<T, float>) {
       if (spec_.activation == Activation::Tanh &&
           spec_.recurrent_activation == Activation::Sigmoid) {
         for (Index r = 0; r < rows; ++r) {
-          const float* z = gates + r * width;
-          fused_row(z, states_in[1] + r * units, states_out[1] + r * units,
-                    states_out[0] + r * units);
+          const Index at = r * units + first;
+          fused_row(gates + r * width + first, c_in + at, c_out + at, h_out + at, n);
         }
         return;
       }
     }
     for (Index r = 0; r < rows; ++r) {
-      T* row = gates + r * width;
-      activate(spec_.recurrent_activation, row, row, 2 * units);  // i, f
-      activate(spec_.activation, row + 2 * units, row + 2 * units, units);
-      activate(spec_.recurrent_activation, row + 3 * units, row + 3 * units, units);  // o
-      const ConstArrayMap<T> i(row, units), f(row + units, units), g(row + 2 * units, units),
-          o(row + 3 * units, units);
-      ArrayMap<T> c(states_out[1] + r * units, units), h(states_out[0] + r * units, units);
-      c = f * ConstArrayMap<T>(states_in[1] + r * units, units) + i * g;
-      activate(spec_.activation, c.data(), h.data(), units);
+      T* row = gates + r * width + first;
+      const Index at = r * units + first;
+      activate(spec_.recurrent_activation, row, row, n);  // i
+      activate(spec_.recurrent_activation, row + units, row + units, n);  // f
+      activate(spec_.activation, row + 2 * units, row + 2 * units, n);  // c candidate
+      activate(spec_.recurrent_activation, row + 3 * units, row + 3 * units, n);  // o
+      const ConstArrayMap<T> i(row, n), f(row + units, n), g(row + 2 * units, n),
+          o(row + 3 * units, n);
+      ArrayMap<T> c(c_out + at, n), h(h_out + at, n);
+      c = f * ConstArrayMap<T>(c_in + at, n) + i * g;
+      activate(spec_.activation, c.data(), h.data(), n);
       h *= o;
     }
   }
 
- private:
-  // The default activations in one pass over the row: each gate, c and h read or written once.
-  void fused_row(const float* z, const float* c_in, float* c_out, float* h_out) const {
+  // The default activations in one pass over n units of a row: each gate, c and h read or
+  // written once. z points at the units' i gate; the others follow, `units` apart.
+  void fused_row(const float* z, const float* c_in, float* c_out, float* h_out, Index n) const {
     const Index units = spec_.units;
     const float* const inputs[5] = {z, z + units, z + 2 * units, z + 3 * units, c_in};
     float* const outputs[2] = {c_out, h_out};
-    for_each_packet(units, inputs, outputs, [](auto load, auto store) {
+    for_each_packet(n, inputs, outputs, [](auto load, auto store) {
       using namespace Eigen::internal;
       const auto i = sigmoid_packet(load(0)), f = sigmoid_packet(load(1));
       const auto g = tanh_packet(load(2)), o = sigmoid_packet(load(3));

@@ -21,6 +21,7 @@ class SimpleRNNKernel {
   const CellSpec& spec() const { return spec_; }
   const CellWeights<T>& weights() const { return weights_; }
   Index scratch_size(Index /*rows*/) const { return 0; }
+  Index split_limit() const { return rnnkit::split_limit<T>(spec_.units); }
 
   // gates: (rows, units) contiguous, holding the input projection. states_out may alias states_in.
   void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
@@ -28,6 +29,16 @@ class SimpleRNNKernel {
     const Index units = spec_.units;
     weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, units);
     activate(spec_.activation, gates, states_out[0], rows * units);
+  }
+
+  // One thread's share of a split step: `part`'s units, all rows; h_out written there only.
+  void step_part(T* gates, Index rows, const T* h_in, T* h_out, T* const* /*states*/,
+                 T* /*scratch*/, const Part& part) const {
+    const Index units = spec_.units, first = part.first_unit;
+    multiply_part<true>(weights_.recurrent_kernel, 1, units, part, h_in, units, rows, gates, units);
+    for (Index r = 0; r < rows; ++r) {
+      activate(spec_.activation, gates + r * units + first, h_out + r * units + first, part.units);
+    }
   }
 
  private:
