@@ -101,6 +101,21 @@ def test_harness_gate_table_and_json(tmp_path) -> None:
     assert len(doc["summary"]) == 6 and all("speedup" in e for e in doc["summary"])
 
 
+def test_summary_compares_rnnkit_with_other_libraries_and_with_its_unrolled_variant() -> None:
+    def row(peer: str, seconds: float) -> report.Row:
+        return report.Row("s", "LSTM", 1, peer, "ok", timing={"median_s": seconds})
+
+    rows = [row("rnnkit", 1.0), row("rnnkit-unroll", 0.8), row("torch", 2.0), row("numpy", 3.0)]
+    (entry,) = report.summary(rows)
+    assert entry["best_other"] == "torch"  # the unrolled variant is rnnkit, not a competitor
+    assert entry["speedup"] == pytest.approx(2.0)
+    assert entry["unroll_ratio"] == pytest.approx(1.25)
+    out = io.StringIO()
+    report.print_summary([entry], out)
+    assert "2.00x vs torch" in out.getvalue()
+    assert "time / unroll=True 1.25  (over 1.10)" in out.getvalue()
+
+
 def test_cli_rejects_unknown_names(capsys) -> None:
     assert main(["--scenarios", "nope"]) == 2
     assert "unknown scenario" in capsys.readouterr().err

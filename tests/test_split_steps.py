@@ -148,3 +148,17 @@ def test_masked_calls_on_a_splitting_layer_match_one_thread(threads):
     one = layer(x, mask=mask)
     threads(2)  # rows split between the threads: one row's kernel sums in another order
     np.testing.assert_allclose(layer(x, mask=mask), one, rtol=1e-6, atol=1e-6)
+
+
+def test_split_steps_in_a_stack_and_a_bidirectional_layer(threads):
+    stack = rnnkit.RNN(rnnkit.StackedRNNCells([rnnkit.LSTMCell(UNITS), rnnkit.GRUCell(UNITS)]),
+                       return_sequences=True)
+    both = rnnkit.Bidirectional(rnnkit.LSTM(UNITS, return_sequences=True))
+    x = _x((1, STEPS, 64))
+    threads(1)
+    expected = [stack(x), both(x)]
+    threads(2)
+    for cell in stack.cell.cells:
+        assert cell.compiled_kernel().split_parts(1, STEPS, 0, False) == 2
+    for a, b in zip(expected, [stack(x), both(x)]):
+        np.testing.assert_array_equal(b, a)

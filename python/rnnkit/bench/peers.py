@@ -115,11 +115,14 @@ class RnnkitPeer(Peer):
         if self.set_threads is not None:
             self.set_threads(threads)
 
+    unroll = False
+
     def build(self, case: Case, threads: int) -> Instance:
         """`rnnkit.<Cell>(units, return_sequences=True[, stateful=True])` with the weights."""
         stream = case.scenario.stream
         layer = getattr(self.rnnkit, case.cell)(
-            case.units, return_sequences=True, stateful=stream, **_layer_kwargs(case.cell)
+            case.units, return_sequences=True, stateful=stream, unroll=self.unroll,
+            **_layer_kwargs(case.cell)
         )
         layer.build(case.x.shape)
         layer.set_weights(list(case.weights))
@@ -130,6 +133,15 @@ class RnnkitPeer(Peer):
         """Restore rnnkit's thread count."""
         if self.set_threads is not None and self.saved_threads is not None:
             self.set_threads(self.saved_threads)
+
+
+class RnnkitUnrollPeer(RnnkitPeer):
+    """rnnkit with `unroll=True`: every step's input projection computed before the loop (memory
+    grows with the timesteps). Not a competitor: the summary compares rnnkit (`unroll=False`,
+    bounded memory) with it, against the PERF.md target of staying within 10 %."""
+
+    name = "rnnkit-unroll"
+    unroll = True
 
 
 # ----------------------------------------------------------------------------- NumPy loop
@@ -385,9 +397,9 @@ def all_peers() -> list[Peer]:
     """Every peer the harness knows, rnnkit first."""
     from .keras_jax import KerasJaxPeer
 
-    return [RnnkitPeer(), NumpyPeer(), TorchPeer(), OnnxRuntimePeer(), OpenVinoPeer(),
-            KerasJaxPeer()]
+    return [RnnkitPeer(), RnnkitUnrollPeer(), NumpyPeer(), TorchPeer(), OnnxRuntimePeer(),
+            OpenVinoPeer(), KerasJaxPeer()]
 
 
-PEER_NAMES: tuple[str, ...] = ("rnnkit", "numpy", "torch", "onnxruntime", "openvino",
-                               "keras-jax")
+PEER_NAMES: tuple[str, ...] = ("rnnkit", "rnnkit-unroll", "numpy", "torch", "onnxruntime",
+                               "openvino", "keras-jax")

@@ -90,16 +90,25 @@ def print_rows(rows: list[Row], out: TextIO) -> None:
     out.flush()
 
 
+def _same_library(peer: str, subject: str) -> bool:
+    """rnnkit's own variants (rnnkit-unroll) are not its competitors."""
+    return peer == subject or peer.startswith(subject + "-")
+
+
 def summary(rows: list[Row], subject: str = "rnnkit") -> list[dict[str, Any]]:
     """Per case and thread count: `subject` against the fastest other correct peer
-    (speedup > 1: subject is faster)."""
+    (speedup > 1: subject is faster), and against its own `-unroll` variant when timed
+    (`unroll_ratio`: subject's time over the variant's)."""
     groups: dict[tuple[str, str, int], list[Row]] = {}
     for r in rows:
         groups.setdefault((r.scenario, r.cell, r.threads), []).append(r)
     result = []
     for (scenario, cell, threads), group in groups.items():
         mine = [r for r in group if r.peer == subject]
-        others = [r for r in group if r.peer != subject and r.status == "ok" and r.median]
+        others = [r for r in group
+                  if not _same_library(r.peer, subject) and r.status == "ok" and r.median]
+        unrolled = [r for r in group
+                    if r.peer == subject + "-unroll" and r.status == "ok" and r.median]
         if not mine or not others:
             continue
         best = min(others, key=lambda r: r.median or math.inf)
@@ -107,6 +116,8 @@ def summary(rows: list[Row], subject: str = "rnnkit") -> list[dict[str, Any]]:
                                  "status": mine[0].status, "best_other": best.peer}
         if mine[0].status == "ok" and mine[0].median and best.median:
             entry["speedup"] = best.median / mine[0].median
+            if unrolled:
+                entry["unroll_ratio"] = mine[0].median / (unrolled[0].median or math.inf)
         result.append(entry)
     return result
 
@@ -118,7 +129,11 @@ def print_summary(entries: list[dict[str, Any]], out: TextIO, subject: str = "rn
         where = f"  {e['scenario']:<14} {e['cell']:<9} {e['threads']} thr"
         if "speedup" in e:
             verdict = "faster" if e["speedup"] > 1 else "SLOWER"
-            out.write(f"{where}  {e['speedup']:6.2f}x vs {e['best_other']:<12} {verdict}\n")
+            line = f"{where}  {e['speedup']:6.2f}x vs {e['best_other']:<12} {verdict:<7}"
+            if "unroll_ratio" in e:  # PERF.md: unroll=False within 10 % of unroll=True
+                over = "  (over 1.10)" if e["unroll_ratio"] > 1.10 else ""
+                line += f"  time / unroll=True {e['unroll_ratio']:.2f}{over}"
+            out.write(line + "\n")
         else:
             out.write(f"{where}  {subject} {e['status']}\n")
     out.flush()
