@@ -1,7 +1,8 @@
 // rnnkit's own threads: a small persistent pool that runs independent tasks (slices of batch
 // rows, each for the whole sequence: no per-step barrier). Eigen stays single-threaded.
 // One pool per process; a call that finds it busy (another Python thread is using it) runs its
-// tasks on the calling thread instead, so threads are never oversubscribed.
+// tasks on the calling thread instead, so threads are never oversubscribed. After a call, the
+// workers spin for a moment before they sleep, so that back-to-back calls find them awake.
 #pragma once
 
 #include <atomic>
@@ -47,6 +48,7 @@ class ThreadPool {
   const std::function<void(int)>* task_ = nullptr;
   int count_ = 0, next_ = 0, unfinished_ = 0;
   unsigned generation_ = 0;
+  std::atomic<unsigned> published_{0};  // generation_, readable without the lock (spinning)
   bool stopping_ = false;
 };
 
