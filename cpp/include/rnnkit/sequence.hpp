@@ -6,7 +6,9 @@
 //
 // A Kernel provides spec(), weights() (the packed kernel and input bias for the projection),
 // scratch_size(rows) and step(gates, rows, states_in, states_out, scratch) where `gates` holds
-// x_t · kernel + input_bias for `rows` batch rows and states_out may alias states_in.
+// x_t · kernel + input_bias for `rows` batch rows and states_out may alias states_in; for split
+// runs (run_sequence_part, below) also split_limit() and step_part(...), the same step for some
+// of the units only.
 #pragma once
 
 #include <algorithm>
