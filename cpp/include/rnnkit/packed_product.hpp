@@ -4,15 +4,19 @@
 // costs about as much as the multiply.
 //
 // Layout: panel p holds columns [p*kPanel, (p+1)*kPanel) of W, row after row (k x kPanel,
-// contiguous, zero-padded past n). Packets are Eigen's for the SIMD level this translation unit
-// is compiled for (16 floats with AVX-512, 8 with AVX2, 4 with SSE), so one source serves all.
+// contiguous, zero-padded past n). A panel is four 64-byte packets wide with AVX-512 (64 floats),
+// two packets with narrower ones (16 floats with AVX2, 8 with SSE). Packets are Eigen's for the
+// SIMD level this translation unit is compiled for, so one source serves all.
 //
 // Storage: T itself, or Eigen::bfloat16 (opt-in, float32 only): half the bytes to stream, each
 // weight rounded to 8 significant bits, widened back to T in registers; the arithmetic stays T.
 //
-// Kernels: rows >= 2 go kMaxRows rows at a time, each row's accumulators for one panel held in
-// registers (kMaxRows x 2 packets); one row (batch 1: a matrix-vector product bound by the cache
-// holding W) streams one panel at a time (AVX-512) or four (narrower packets).
+// Kernels: rows >= 2 go in blocks of at most kMaxRows rows (sizes balanced, so no block is much
+// smaller than the others), each row's accumulators for one panel held in registers; tall
+// products (a chunk of steps' input projections) in groups of kRowGroup rows, so that a group's
+// part of `a` stays in L2 while every panel goes past it. One row (batch 1: a matrix-vector
+// product bound by the cache holding W) streams one panel at a time, or several when a panel
+// alone does not give the kernel enough independent accumulators.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +31,15 @@
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
+
+// A hint that the cache line at p will be read soon: fetch it into L2. Never faults.
+inline void prefetch_to_l2(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 2);
+#else
+  (void)p;
+#endif
+}
 
 template <class T, class Storage = T>
 class PackedMatrix {
@@ -54,11 +67,17 @@ class PackedMatrix {
   }
 
  public:
-  static constexpr Index kPanel = 2 * kPacket;  // columns per panel
-  // Rows per block: 2 packets x kMaxRows accumulators plus the loads fit the register file.
-  static constexpr int kMaxRows = kPacket >= 16 ? 12 : 6;
-  // Rows of W per pass: a panel slice of 128 x kPanel is 16 KiB (AVX-512), well inside L1.
+  // Packets per panel row. With 32 AVX-512 registers, 6 rows x 4 packets of accumulators plus
+  // the weights in flight fit, and one 256-byte row of a panel per step of the loop streams
+  // from L2 faster (149 against 130 GB/s, batch 1) than two 128-byte ones; 16 registers (AVX2,
+  // SSE) hold 6 rows x 2 packets.
+  static constexpr int kPanelPackets = kPacket * sizeof(T) >= 64 ? 4 : 2;
+  static constexpr Index kPanel = kPanelPackets * kPacket;  // columns per panel
+  static constexpr int kMaxRows = 6;  // rows per register block
+  // Rows of W per pass: a panel slice of 128 rows is 32 KiB (AVX-512), inside L1 (48 KiB).
   static constexpr Index kDepthBlock = 128;
+  // Rows of `a` per group in tall products: 240 rows x 128 floats is 120 KiB, kept in L2.
+  static constexpr Index kRowGroup = 240;
 
   PackedMatrix() = default;
 
@@ -101,7 +120,15 @@ class PackedMatrix {
   }
 
  private:
+  using Accumulators = Packet[kPanelPackets];
+
+  static constexpr Index kCacheLine = 64;
+
   const Storage* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
+  // Bytes of the slice of a panel that starts `rows_left` rows before its end.
+  static Index slice_bytes(Index rows_left) {
+    return std::min(kDepthBlock, rows_left) * kPanel * static_cast<Index>(sizeof(Storage));
+  }
 
   template <bool Accumulate>
   void product(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel,
@@ -119,6 +146,19 @@ class PackedMatrix {
       single_row<Accumulate>(a, c, first_panel, end_panel);
       return;
     }
+    for (Index r0 = 0; r0 < rows; r0 += kRowGroup) {
+      const Index group = std::min(kRowGroup, rows - r0);
+      row_group<Accumulate>(a + r0 * lda, lda, group, c + r0 * ldc, ldc, first_panel, end_panel);
+    }
+  }
+
+  // Rows [0, rows) of a tall product, rows <= kRowGroup: blocks of `base` rows, the first
+  // `longer` of them one row more.
+  template <bool Accumulate>
+  void row_group(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel,
+                 Index end_panel) const {
+    const Index blocks = (rows + kMaxRows - 1) / kMaxRows;
+    const Index base = rows / blocks, longer = rows % blocks;
     for (Index p = first_panel; p < end_panel; ++p) {
       const Index width = std::min(kPanel, cols_ - p * kPanel);
       const T* bias = bias_.data() + p * kPanel;
@@ -126,24 +166,31 @@ class PackedMatrix {
         const Index depth = std::min(kDepthBlock, depth_ - k0);
         const Storage* w = panel(p) + k0 * kPanel;
         const bool first = !Accumulate && k0 == 0;  // the first pass sets c = bias + a · W
-        Index r = 0;
-        for (; r + kMaxRows <= rows; r += kMaxRows) {
-          T* tile = c + r * ldc + p * kPanel;
-          if (first) {
-            block<kMaxRows, false>(a + r * lda + k0, lda, w, depth, tile, ldc, width, bias);
-          } else {
-            block<kMaxRows, true>(a + r * lda + k0, lda, w, depth, tile, ldc, width, bias);
-          }
+        // The next slice is prefetched into L2, a line per step of the loop, while this one
+        // runs: weights beyond L2 (LSTM with 512 units: 6 MiB) then arrive from L3 spread over
+        // the whole slice instead of all at once when it starts (10 % faster at batch 32;
+        // 2-5 % with weights in L2).
+        const char* next = nullptr;
+        const char* next_end = nullptr;
+        if (k0 + kDepthBlock < depth_) {
+          next = reinterpret_cast<const char*>(w + depth * kPanel);
+          next_end = next + slice_bytes(depth_ - k0 - kDepthBlock);
+        } else if (p + 1 < end_panel) {
+          next = reinterpret_cast<const char*>(panel(p + 1));
+          next_end = next + slice_bytes(depth_);
         }
-        if (r < rows) {
+        Index r = 0;
+        for (Index b = 0; b < blocks; ++b) {
+          const Index n = base + (b < longer ? 1 : 0);
           T* tile = c + r * ldc + p * kPanel;
           if (first) {
-            remainder_rows<false>(rows - r, a + r * lda + k0, lda, w, depth, tile, ldc, width,
-                                  bias);
+            rows_block<false>(n, a + r * lda + k0, lda, w, depth, tile, ldc, width, bias, next,
+                              next_end);
           } else {
-            remainder_rows<true>(rows - r, a + r * lda + k0, lda, w, depth, tile, ldc, width,
-                                 bias);
+            rows_block<true>(n, a + r * lda + k0, lda, w, depth, tile, ldc, width, bias, next,
+                             next_end);
           }
+          r += n;
         }
       }
     }
@@ -151,122 +198,109 @@ class PackedMatrix {
 
   // Adds one panel's accumulators into c (or stores them), only the columns that exist.
   template <bool Accumulate>
-  static void store(T* c, const Packet& low, const Packet& high, Index width) {
-    using Eigen::internal::ploadu;
-    using Eigen::internal::pstoreu;
-    using Eigen::internal::padd;
+  static void store(T* c, const Accumulators& acc, Index width) {
+    using namespace Eigen::internal;
     if (width == kPanel) {
-      if constexpr (Accumulate) {
-        pstoreu(c, padd(ploadu<Packet>(c), low));
-        pstoreu(c + kPacket, padd(ploadu<Packet>(c + kPacket), high));
-      } else {
-        pstoreu(c, low);
-        pstoreu(c + kPacket, high);
+      for (int i = 0; i < kPanelPackets; ++i) {
+        T* at = c + i * kPacket;
+        if constexpr (Accumulate) {
+          pstoreu(at, padd(ploadu<Packet>(at), acc[i]));
+        } else {
+          pstoreu(at, acc[i]);
+        }
       }
       return;
     }
     alignas(64) T lanes[kPanel];
-    pstoreu(lanes, low);
-    pstoreu(lanes + kPacket, high);
+    for (int i = 0; i < kPanelPackets; ++i) pstore(lanes + i * kPacket, acc[i]);
     for (Index j = 0; j < width; ++j) c[j] = Accumulate ? c[j] + lanes[j] : lanes[j];
   }
 
   // Accumulators start at zero, or at the bias when c is being set rather than added to.
   template <bool Accumulate>
-  static void start(Packet& low, Packet& high, const T* bias) {
+  static void start(Accumulators& acc, const T* bias) {
     using namespace Eigen::internal;
-    if constexpr (Accumulate) {
-      low = high = pset1<Packet>(T(0));
-    } else {
-      low = pload<Packet>(bias);
-      high = pload<Packet>(bias + kPacket);
+    for (int i = 0; i < kPanelPackets; ++i) {
+      if constexpr (Accumulate) {
+        acc[i] = pset1<Packet>(T(0));
+      } else {
+        acc[i] = pload<Packet>(bias + i * kPacket);
+      }
     }
   }
 
-  // c (Rows x width) += a (Rows x depth) · w (depth x kPanel, one panel slice).
+  // c (Rows x width) += a (Rows x depth) · w (depth x kPanel, one panel slice), prefetching
+  // the lines [next, next_end) one per row of w (next is advanced past them).
   template <int Rows, bool Accumulate>
   static void block(const T* a, Index lda, const Storage* w, Index depth, T* c, Index ldc,
-                    Index width, const T* bias) {
+                    Index width, const T* bias, const char*& next, const char* next_end) {
     using namespace Eigen::internal;
-    Packet acc[Rows][2];
-    for (int r = 0; r < Rows; ++r) start<Accumulate>(acc[r][0], acc[r][1], bias);
+    Accumulators acc[Rows];
+    for (int r = 0; r < Rows; ++r) start<Accumulate>(acc[r], bias);
     for (Index k = 0; k < depth; ++k, w += kPanel) {
-      const Packet w0 = load(w), w1 = load(w + kPacket);
+      if (next < next_end) {
+        prefetch_to_l2(next);
+        next += kCacheLine;
+      }
+      Packet weights[kPanelPackets];
+      for (int i = 0; i < kPanelPackets; ++i) weights[i] = load(w + i * kPacket);
       for (int r = 0; r < Rows; ++r) {
         const Packet x = pset1<Packet>(a[r * lda + k]);
-        acc[r][0] = pmadd(x, w0, acc[r][0]);
-        acc[r][1] = pmadd(x, w1, acc[r][1]);
+        for (int i = 0; i < kPanelPackets; ++i) acc[r][i] = pmadd(x, weights[i], acc[r][i]);
       }
     }
-    for (int r = 0; r < Rows; ++r) store<Accumulate>(c + r * ldc, acc[r][0], acc[r][1], width);
+    for (int r = 0; r < Rows; ++r) store<Accumulate>(c + r * ldc, acc[r], width);
   }
 
-  template <bool Accumulate, int Rows = kMaxRows - 1>
-  static void remainder_rows(Index rows, const T* a, Index lda, const Storage* w, Index depth, T* c,
-                             Index ldc, Index width, const T* bias) {
+  template <bool Accumulate, int Rows = kMaxRows>
+  static void rows_block(Index rows, const T* a, Index lda, const Storage* w, Index depth, T* c,
+                         Index ldc, Index width, const T* bias, const char*& next,
+                         const char* next_end) {
     if constexpr (Rows >= 1) {
       if (rows == Rows) {
-        block<Rows, Accumulate>(a, lda, w, depth, c, ldc, width, bias);
+        block<Rows, Accumulate>(a, lda, w, depth, c, ldc, width, bias, next, next_end);
       } else {
-        remainder_rows<Accumulate, Rows - 1>(rows, a, lda, w, depth, c, ldc, width, bias);
+        rows_block<Accumulate, Rows - 1>(rows, a, lda, w, depth, c, ldc, width, bias, next,
+                                         next_end);
       }
     }
   }
 
-  // One row (a matrix-vector product, bound by the cache that holds W). With 16-wide packets of
-  // float weights, panel after panel, each one sequential stream: 1.3-1.4x the bandwidth from L2
-  // and 1.5x from L1 of four panels per pass. Narrower packets, and bfloat16 weights (widened on
-  // the fly), need the eight accumulators of four panels per pass to keep up (the other way is
-  // 1.25x slower with SSE, level with AVX2, 8 % slower with bfloat16).
+  // One row (a matrix-vector product, bound by the cache that holds W), kGroup panels per pass
+  // so that at least eight accumulators are in flight: one AVX-512 panel of float weights (four
+  // packets, the loop bound by the bandwidth of L2, not by the latency of its four chains); two
+  // of bfloat16 weights (their widening is the slower part); four with narrower packets.
   template <bool Accumulate>
   void single_row(const T* a, T* c, Index first_panel, Index end_panel) const {
     using namespace Eigen::internal;
-    constexpr Index kGroup = kPacket >= 16 && std::is_same_v<Storage, T> ? 1 : 4;
+    constexpr Index kGroup =
+        kPanelPackets == 2 ? 4 : std::is_same_v<Storage, T> ? 1 : 2;
     Index p = first_panel;
-    for (; kGroup > 1 && p + kGroup <= end_panel; p += kGroup) {
-      const Storage* w[kGroup];
-      Packet acc[kGroup][2];
-      for (Index g = 0; g < kGroup; ++g) {
-        w[g] = panel(p + g);
-        start<Accumulate>(acc[g][0], acc[g][1], bias_.data() + (p + g) * kPanel);
-      }
-      for (Index k = 0; k < depth_; ++k) {
-        const Packet x = pset1<Packet>(a[k]);
-        for (Index g = 0; g < kGroup; ++g) {
-          acc[g][0] = pmadd(x, load(w[g] + k * kPanel), acc[g][0]);
-          acc[g][1] = pmadd(x, load(w[g] + k * kPanel + kPacket), acc[g][1]);
-        }
-      }
-      for (Index g = 0; g < kGroup; ++g) {
-        const Index first = (p + g) * kPanel;
-        store<Accumulate>(c + first, acc[g][0], acc[g][1], std::min(kPanel, cols_ - first));
-      }
-    }
-    for (; p < end_panel; ++p) block_single<Accumulate>(p, a, c);
+    for (; p + kGroup <= end_panel; p += kGroup) single_row_panels<Accumulate, kGroup>(p, a, c);
+    for (; p < end_panel; ++p) single_row_panels<Accumulate, 1>(p, a, c);
   }
 
-  template <bool Accumulate>
-  void block_single(Index p, const T* a, T* c) const {
+  template <bool Accumulate, Index Group>
+  void single_row_panels(Index p, const T* a, T* c) const {
     using namespace Eigen::internal;
-    const Storage* w = panel(p);
-    Packet acc0, acc1, acc2 = pset1<Packet>(T(0)), acc3 = acc2;
-    start<Accumulate>(acc0, acc1, bias_.data() + p * kPanel);
-    Index k = 0;
-    for (; k + 2 <= depth_; k += 2, w += 2 * kPanel) {  // two rows of W per pass: 4 chains
-      const Packet x0 = pset1<Packet>(a[k]), x1 = pset1<Packet>(a[k + 1]);
-      acc0 = pmadd(x0, load(w), acc0);
-      acc1 = pmadd(x0, load(w + kPacket), acc1);
-      acc2 = pmadd(x1, load(w + kPanel), acc2);
-      acc3 = pmadd(x1, load(w + kPanel + kPacket), acc3);
+    const Storage* w[Group];
+    Accumulators acc[Group];
+    for (Index g = 0; g < Group; ++g) {
+      w[g] = panel(p + g);
+      start<Accumulate>(acc[g], bias_.data() + (p + g) * kPanel);
     }
-    for (; k < depth_; ++k, w += kPanel) {
+    for (Index k = 0; k < depth_; ++k) {
       const Packet x = pset1<Packet>(a[k]);
-      acc0 = pmadd(x, load(w), acc0);
-      acc1 = pmadd(x, load(w + kPacket), acc1);
+      for (Index g = 0; g < Group; ++g) {
+        for (int i = 0; i < kPanelPackets; ++i) {
+          acc[g][i] = pmadd(x, load(w[g] + k * kPanel + i * kPacket), acc[g][i]);
+        }
+      }
     }
-    const Index first = p * kPanel;
-    store<Accumulate>(c + first, padd(acc0, acc2), padd(acc1, acc3),
-                      std::min(kPanel, cols_ - first));
+    for (Index g = 0; g < Group; ++g) {
+      const Index first = (p + g) * kPanel;
+      store<Accumulate>(c + first, acc[g], std::min(kPanel, cols_ - first));
+    }
   }
 
   Index depth_ = 0, cols_ = 0, panels_ = 0;
