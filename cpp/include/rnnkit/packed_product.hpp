@@ -4,8 +4,8 @@
 // costs about as much as the multiply.
 //
 // Layout: panel p holds columns [p*kPanel, (p+1)*kPanel) of W, row after row (k x kPanel,
-// contiguous, zero-padded past n). A panel is four 64-byte packets wide with AVX-512 (64 floats),
-// two packets with narrower ones (16 floats with AVX2, 8 with SSE). Packets are Eigen's for the
+// contiguous, zero-padded past n). A panel is four 64-byte packets wide with AVX-512 (64 floats
+// or 32 doubles), two packets with narrower ones (16 floats with AVX2, 8 with SSE). Packets are Eigen's for the
 // SIMD level this translation unit is compiled for, so one source serves all.
 //
 // Storage: T itself, or Eigen::bfloat16 (opt-in, float32 only): half the bytes to stream, each
@@ -266,10 +266,10 @@ class PackedMatrix {
     }
   }
 
-  // One row (a matrix-vector product, bound by the cache that holds W), kGroup panels per pass
-  // so that at least eight accumulators are in flight: one AVX-512 panel of float weights (four
-  // packets, the loop bound by the bandwidth of L2, not by the latency of its four chains); two
-  // of bfloat16 weights (their widening is the slower part); four with narrower packets.
+  // One row (a matrix-vector product, bound by the cache that holds W), kGroup panels per pass:
+  // one AVX-512 panel of float weights (its four accumulators keep up with L2, one sequential
+  // stream); two of bfloat16 weights and four with narrower packets, for the eight independent
+  // accumulators that their widening, or the FMA latency, needs.
   template <bool Accumulate>
   void single_row(const T* a, T* c, Index first_panel, Index end_panel) const {
     using namespace Eigen::internal;
