@@ -32,6 +32,15 @@
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
 
+// Fully unrolls the loop that follows (its trip count is a compile-time constant).
+#if defined(__clang__)
+#define RNNKIT_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define RNNKIT_UNROLL _Pragma("GCC unroll 32")
+#else
+#define RNNKIT_UNROLL
+#endif
+
 // A hint that the cache line at p will be read soon: fetch it into L2. Never faults.
 inline void prefetch_to_l2(const void* p) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -120,8 +129,6 @@ class PackedMatrix {
   }
 
  private:
-  using Accumulators = Packet[kPanelPackets];
-
   static constexpr Index kCacheLine = 64;
 
   const Storage* panel(Index p) const { return packed_.data() + p * kPanel * depth_; }
@@ -184,11 +191,11 @@ class PackedMatrix {
           const Index n = base + (b < longer ? 1 : 0);
           T* tile = c + r * ldc + p * kPanel;
           if (first) {
-            rows_block<false>(n, a + r * lda + k0, lda, w, depth, tile, ldc, width, bias, next,
-                              next_end);
+            next = rows_block<false>(n, a + r * lda + k0, lda, w, depth, tile, ldc, width, bias,
+                                     next, next_end);
           } else {
-            rows_block<true>(n, a + r * lda + k0, lda, w, depth, tile, ldc, width, bias, next,
-                             next_end);
+            next = rows_block<true>(n, a + r * lda + k0, lda, w, depth, tile, ldc, width, bias,
+                                    next, next_end);
           }
           r += n;
         }
@@ -196,74 +203,88 @@ class PackedMatrix {
     }
   }
 
-  // Adds one panel's accumulators into c (or stores them), only the columns that exist.
+  // Adds one packet of accumulators into c (or stores it): columns [i * kPacket, ...) of a
+  // panel that has `width` columns.
   template <bool Accumulate>
-  static void store(T* c, const Accumulators& acc, Index width) {
+  static void store_packet(T* c, int i, const Packet& acc, Index width) {
     using namespace Eigen::internal;
-    if (width == kPanel) {
-      for (int i = 0; i < kPanelPackets; ++i) {
-        T* at = c + i * kPacket;
-        if constexpr (Accumulate) {
-          pstoreu(at, padd(ploadu<Packet>(at), acc[i]));
-        } else {
-          pstoreu(at, acc[i]);
-        }
+    T* at = c + i * kPacket;
+    const Index n = std::min<Index>(kPacket, width - i * kPacket);
+    if (n == kPacket) {
+      if constexpr (Accumulate) {
+        pstoreu(at, padd(ploadu<Packet>(at), acc));
+      } else {
+        pstoreu(at, acc);
       }
       return;
     }
-    alignas(64) T lanes[kPanel];
-    for (int i = 0; i < kPanelPackets; ++i) pstore(lanes + i * kPacket, acc[i]);
-    for (Index j = 0; j < width; ++j) c[j] = Accumulate ? c[j] + lanes[j] : lanes[j];
+    alignas(64) T lanes[kPacket];
+    pstore(lanes, acc);
+    for (Index j = 0; j < n; ++j) at[j] = Accumulate ? at[j] + lanes[j] : lanes[j];
   }
 
-  // Accumulators start at zero, or at the bias when c is being set rather than added to.
+  // The accumulator of packet i starts at zero, or at the bias when c is being set rather than
+  // added to.
   template <bool Accumulate>
-  static void start(Accumulators& acc, const T* bias) {
+  static Packet start_packet(const T* bias, int i) {
     using namespace Eigen::internal;
-    for (int i = 0; i < kPanelPackets; ++i) {
-      if constexpr (Accumulate) {
-        acc[i] = pset1<Packet>(T(0));
-      } else {
-        acc[i] = pload<Packet>(bias + i * kPacket);
-      }
+    if constexpr (Accumulate) {
+      return pset1<Packet>(T(0));
+    } else {
+      return pload<Packet>(bias + i * kPacket);
     }
   }
 
   // c (Rows x width) += a (Rows x depth) · w (depth x kPanel, one panel slice), prefetching
-  // the lines [next, next_end) one per row of w (next is advanced past them).
+  // the lines [next, next_end) one per row of w; returns where the prefetching stopped.
+  // The accumulators are one flat array indexed only by unrolled constants, so that compilers
+  // keep them in registers whatever the calling context (GCC kept a nested array on the stack
+  // in some inlinings: 3x slower).
   template <int Rows, bool Accumulate>
-  static void block(const T* a, Index lda, const Storage* w, Index depth, T* c, Index ldc,
-                    Index width, const T* bias, const char*& next, const char* next_end) {
+  static const char* block(const T* a, Index lda, const Storage* w, Index depth, T* c,
+                           Index ldc, Index width, const T* bias, const char* next,
+                           const char* next_end) {
     using namespace Eigen::internal;
-    Accumulators acc[Rows];
-    for (int r = 0; r < Rows; ++r) start<Accumulate>(acc[r], bias);
+    constexpr int kAccumulators = Rows * kPanelPackets;
+    Packet acc[kAccumulators];
+    RNNKIT_UNROLL
+    for (int j = 0; j < kAccumulators; ++j) acc[j] = start_packet<Accumulate>(bias, j % kPanelPackets);
     for (Index k = 0; k < depth; ++k, w += kPanel) {
       if (next < next_end) {
         prefetch_to_l2(next);
         next += kCacheLine;
       }
       Packet weights[kPanelPackets];
+      RNNKIT_UNROLL
       for (int i = 0; i < kPanelPackets; ++i) weights[i] = load(w + i * kPacket);
+      RNNKIT_UNROLL
       for (int r = 0; r < Rows; ++r) {
         const Packet x = pset1<Packet>(a[r * lda + k]);
-        for (int i = 0; i < kPanelPackets; ++i) acc[r][i] = pmadd(x, weights[i], acc[r][i]);
+        RNNKIT_UNROLL
+        for (int i = 0; i < kPanelPackets; ++i) {
+          acc[r * kPanelPackets + i] = pmadd(x, weights[i], acc[r * kPanelPackets + i]);
+        }
       }
     }
-    for (int r = 0; r < Rows; ++r) store<Accumulate>(c + r * ldc, acc[r], width);
+    RNNKIT_UNROLL
+    for (int j = 0; j < kAccumulators; ++j) {
+      store_packet<Accumulate>(c + (j / kPanelPackets) * ldc, j % kPanelPackets, acc[j], width);
+    }
+    return next;
   }
 
   template <bool Accumulate, int Rows = kMaxRows>
-  static void rows_block(Index rows, const T* a, Index lda, const Storage* w, Index depth, T* c,
-                         Index ldc, Index width, const T* bias, const char*& next,
-                         const char* next_end) {
+  static const char* rows_block(Index rows, const T* a, Index lda, const Storage* w, Index depth,
+                                T* c, Index ldc, Index width, const T* bias, const char* next,
+                                const char* next_end) {
     if constexpr (Rows >= 1) {
       if (rows == Rows) {
-        block<Rows, Accumulate>(a, lda, w, depth, c, ldc, width, bias, next, next_end);
-      } else {
-        rows_block<Accumulate, Rows - 1>(rows, a, lda, w, depth, c, ldc, width, bias, next,
-                                         next_end);
+        return block<Rows, Accumulate>(a, lda, w, depth, c, ldc, width, bias, next, next_end);
       }
+      return rows_block<Accumulate, Rows - 1>(rows, a, lda, w, depth, c, ldc, width, bias, next,
+                                              next_end);
     }
+    return next;
   }
 
   // One row (a matrix-vector product, bound by the cache that holds W), kGroup panels per pass:
@@ -276,30 +297,37 @@ class PackedMatrix {
     constexpr Index kGroup =
         kPanelPackets == 2 ? 4 : std::is_same_v<Storage, T> ? 1 : 2;
     Index p = first_panel;
-    for (; p + kGroup <= end_panel; p += kGroup) single_row_panels<Accumulate, kGroup>(p, a, c);
+    for (; p + kGroup <= end_panel; p += kGroup) {
+      single_row_panels<Accumulate, static_cast<int>(kGroup)>(p, a, c);
+    }
     for (; p < end_panel; ++p) single_row_panels<Accumulate, 1>(p, a, c);
   }
 
-  template <bool Accumulate, Index Group>
+  // Panels [p, p + Group) of one row; accumulators flat, as in block().
+  template <bool Accumulate, int Group>
   void single_row_panels(Index p, const T* a, T* c) const {
     using namespace Eigen::internal;
-    const Storage* w[Group];
-    Accumulators acc[Group];
-    for (Index g = 0; g < Group; ++g) {
-      w[g] = panel(p + g);
-      start<Accumulate>(acc[g], bias_.data() + (p + g) * kPanel);
+    constexpr int kAccumulators = Group * kPanelPackets;
+    const Storage* w = panel(p);
+    const T* bias = bias_.data() + p * kPanel;
+    Packet acc[kAccumulators];
+    RNNKIT_UNROLL
+    for (int j = 0; j < kAccumulators; ++j) {
+      acc[j] = start_packet<Accumulate>(bias + (j / kPanelPackets) * kPanel, j % kPanelPackets);
     }
+    const Index panel_size = kPanel * depth_;
     for (Index k = 0; k < depth_; ++k) {
       const Packet x = pset1<Packet>(a[k]);
-      for (Index g = 0; g < Group; ++g) {
-        for (int i = 0; i < kPanelPackets; ++i) {
-          acc[g][i] = pmadd(x, load(w[g] + k * kPanel + i * kPacket), acc[g][i]);
-        }
+      RNNKIT_UNROLL
+      for (int j = 0; j < kAccumulators; ++j) {
+        const Storage* row = w + (j / kPanelPackets) * panel_size + k * kPanel;
+        acc[j] = pmadd(x, load(row + (j % kPanelPackets) * kPacket), acc[j]);
       }
     }
-    for (Index g = 0; g < Group; ++g) {
-      const Index first = (p + g) * kPanel;
-      store<Accumulate>(c + first, acc[g], std::min(kPanel, cols_ - first));
+    RNNKIT_UNROLL
+    for (int j = 0; j < kAccumulators; ++j) {
+      const Index first = (p + j / kPanelPackets) * kPanel;
+      store_packet<Accumulate>(c + first, j % kPanelPackets, acc[j], std::min(kPanel, cols_ - first));
     }
   }
 
