@@ -5,8 +5,8 @@
 //
 // Layout: panel p holds columns [p*kPanel, (p+1)*kPanel) of W, row after row (k x kPanel,
 // contiguous, zero-padded past n). A panel is four 64-byte packets wide with AVX-512 (64 floats
-// or 32 doubles), two packets with narrower ones (16 floats with AVX2, 8 with SSE). Packets are Eigen's for the
-// SIMD level this translation unit is compiled for, so one source serves all.
+// or 32 doubles), two packets with narrower ones (16 floats with AVX2, 8 with SSE). Packets are
+// Eigen's for the SIMD level this translation unit is compiled for, so one source serves all.
 //
 // Storage: T itself, or Eigen::bfloat16 (opt-in, float32 only): half the bytes to stream, each
 // weight rounded to 8 significant bits, widened back to T in registers; the arithmetic stays T.
@@ -248,7 +248,9 @@ class PackedMatrix {
     constexpr int kAccumulators = Rows * kPanelPackets;
     Packet acc[kAccumulators];
     RNNKIT_UNROLL
-    for (int j = 0; j < kAccumulators; ++j) acc[j] = start_packet<Accumulate>(bias, j % kPanelPackets);
+    for (int j = 0; j < kAccumulators; ++j) {
+      acc[j] = start_packet<Accumulate>(bias, j % kPanelPackets);
+    }
     for (Index k = 0; k < depth; ++k, w += kPanel) {
       if (next < next_end) {
         prefetch_to_l2(next);
@@ -327,7 +329,8 @@ class PackedMatrix {
     RNNKIT_UNROLL
     for (int j = 0; j < kAccumulators; ++j) {
       const Index first = (p + j / kPanelPackets) * kPanel;
-      store_packet<Accumulate>(c + first, j % kPanelPackets, acc[j], std::min(kPanel, cols_ - first));
+      store_packet<Accumulate>(c + first, j % kPanelPackets, acc[j],
+                               std::min(kPanel, cols_ - first));
     }
   }
 
