@@ -7,7 +7,7 @@ import pytest
 
 import rnnkit
 from rnnkit import testing
-from rnnkit.cells import round_to_bfloat16
+from rnnkit.layers.recurrent.builtin import round_to_bfloat16
 
 LAYERS = {
     "simple_rnn": (rnnkit.SimpleRNN, {}),

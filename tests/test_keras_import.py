@@ -234,7 +234,7 @@ def test_loaded_model_matches_keras(saved, fmt):
 def test_load_weights_into_a_model_built_in_rnnkit(saved):
     """`Sequential.load_weights` reads a Keras weights file (Keras 3 and legacy layouts) into a
     model of the same architecture made by rnnkit itself (here: from the config)."""
-    from rnnkit.keras_io import model_from_config
+    from rnnkit.io.keras import model_from_config
 
     config = json.loads(saved["paths"]["config"].read_text())
     for key in ("weights_h5_with_config", "legacy_weights_h5_with_config", "keras", "h5"):

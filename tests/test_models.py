@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 rnnkit = pytest.importorskip("rnnkit")
-from rnnkit.models import apply_layer  # noqa: E402
+from rnnkit.models.sequential import apply_layer  # noqa: E402
 
 BATCH, STEPS, FEATURES = 3, 5, 2
 

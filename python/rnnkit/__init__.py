@@ -3,9 +3,11 @@
 Built-in cells (SimpleRNN, LSTM, GRU) and stacks of them run in C++; any other cell runs
 through a NumPy loop with the same semantics. Copy weights from Keras with
 `layer.set_weights(keras_layer.get_weights())` and get the same numbers.
+
+Every layer of `rnnkit.layers` is also here (`rnnkit.LSTM` is `rnnkit.layers.LSTM`).
 """
 
-from . import activations, initializers, ops
+from . import activations, initializers, layers, ops
 from ._core import (
     active_isa,
     compiled_isas,
@@ -13,75 +15,30 @@ from ._core import (
     set_num_threads,
     supported_isas,
 )
-from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from .keras_io import from_keras, load_keras
-from .layer import Layer
-from .layers import GRU, LSTM, Bidirectional, SimpleRNN
-from .models import (
-    Activation,
-    AlphaDropout,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    GaussianDropout,
-    GaussianNoise,
-    InputLayer,
-    Masking,
-    RepeatVector,
-    Reshape,
-    Sequential,
-    SpatialDropout1D,
-    SpatialDropout2D,
-    SpatialDropout3D,
-    TimeDistributed,
-)
-from .rnn import RNN
-from .saving import load, save
-from .torch_io import TorchRNN, from_torch
+from .io.keras import from_keras, load_keras
+from .io.native import load, save
+from .io.torch import TorchRNN, from_torch
+from .layers import *  # noqa: F403 -- the keras.layers namespace, listed once in layers.__all__
+from .models import Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation",
-    "AlphaDropout",
-    "Dense",
-    "Dropout",
-    "Embedding",
-    "Flatten",
-    "GaussianDropout",
-    "GaussianNoise",
-    "InputLayer",
-    "Masking",
-    "RepeatVector",
-    "Reshape",
+    *layers.__all__,
     "Sequential",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "TimeDistributed",
     "TorchRNN",
-    "from_keras",
-    "from_torch",
-    "load",
-    "load_keras",
-    "save",
-    "GRU",
-    "LSTM",
-    "RNN",
-    "Bidirectional",
-    "GRUCell",
-    "LSTMCell",
-    "Layer",
-    "SimpleRNN",
-    "SimpleRNNCell",
-    "StackedRNNCells",
     "activations",
     "active_isa",
     "compiled_isas",
+    "from_keras",
+    "from_torch",
     "get_num_threads",
     "initializers",
+    "layers",
+    "load",
+    "load_keras",
     "ops",
+    "save",
     "set_num_threads",
     "supported_isas",
 ]

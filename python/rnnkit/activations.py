@@ -1,7 +1,9 @@
-"""Activations by Keras 3 name.
+"""Activations by Keras 3 name: the one table of them.
 
-The C++ kernels run the built-in ones; these NumPy versions use the same formulas
-(keras/src/backend/numpy/nn.py) and serve the NumPy loop, custom cells and the tests.
+Two groups: the kernel activations (`_BY_NAME`), which the C++ kernels also run and every
+recurrent cell accepts, and the layer-only ones (`_LAYER_ONLY`: softmax, relu6, ...), which only
+Dense and Activation accept. Both use the formulas of keras/src/backend/numpy/nn.py; the NumPy
+versions serve the NumPy loop, custom cells, the non-recurrent layers and the tests.
 """
 
 from __future__ import annotations
@@ -97,6 +99,62 @@ _ALIASES = {"silu": "swish", "hard_swish": "hard_silu"}
 assert set(_BY_NAME) == set(_core.ACTIVATIONS), "Python and C++ activation lists differ"
 
 
+# --------------------------------------------------------------------------- layer-only
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Over the last axis."""
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Over the last axis."""
+    top = np.max(x, axis=-1, keepdims=True)
+    return x - top - np.log(np.exp(x - top).sum(axis=-1, keepdims=True))
+
+
+def relu6(x: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum(x, _const(0.0, x)), _const(6.0, x))
+
+
+def leaky_relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, _const(0.2, x) * x)
+
+
+def mish(x: np.ndarray) -> np.ndarray:
+    return x * np.tanh(softplus(x))
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -softplus(-x)
+
+
+def hard_tanh(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, _const(-1.0, x), _const(1.0, x))
+
+
+def tanh_shrink(x: np.ndarray) -> np.ndarray:
+    return x - np.tanh(x)
+
+
+def celu(x: np.ndarray) -> np.ndarray:
+    zero = _const(0.0, x)
+    return np.maximum(x, zero) + np.expm1(np.minimum(x, zero))
+
+
+_LAYER_ONLY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "relu6": relu6,
+    "leaky_relu": leaky_relu,
+    "mish": mish,
+    "log_sigmoid": log_sigmoid,
+    "hard_tanh": hard_tanh,
+    "tanh_shrink": tanh_shrink,
+    "celu": celu,
+}
+
+
+# --------------------------------------------------------------------------- look-ups
 def canonical_name(activation: ActivationLike, argument: str = "activation") -> str | None:
     """The built-in name of `activation` (None means "linear"), or None for a custom callable."""
     if activation is None:
@@ -128,3 +186,29 @@ def serialize(activation: ActivationLike) -> ActivationLike:
     """The name of a built-in activation, else the callable itself."""
     name = canonical_name(activation)
     return name if name is not None else activation
+
+
+def layer_names() -> list[str]:
+    """Every activation name Dense and Activation accept."""
+    return sorted({*_BY_NAME, *_ALIASES, *_LAYER_ONLY})
+
+
+def get_for_layer(activation: ActivationLike, argument: str = "activation") -> Callable:
+    """The NumPy function for an activation of Dense/Activation: a name of either group, None
+    or a callable."""
+    if isinstance(activation, str) and activation in _LAYER_ONLY:
+        return _LAYER_ONLY[activation]
+    if isinstance(activation, str) and _ALIASES.get(activation, activation) not in _BY_NAME:
+        raise ValueError(
+            f"Unknown `{argument}`: {activation!r}. Expected one of: "
+            f"{', '.join(layer_names())}, None, or a callable."
+        )
+    return get(activation)
+
+
+def serialize_for_layer(function: Callable) -> ActivationLike:
+    """The name of an activation of either group, else the callable itself."""
+    for name, candidate in _LAYER_ONLY.items():
+        if candidate is function:
+            return name
+    return serialize(function)

@@ -29,10 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from . import models as _m
-from .cells import BUILTIN_CELLS, StackedRNNCells
-from .layers import Bidirectional
-from .rnn import RNN
+from .. import activations
+from ..layers import core as _core_layers
+from ..layers.recurrent.bidirectional import Bidirectional
+from ..layers.recurrent.builtin import BuiltinCell
+from ..layers.recurrent.rnn import RNN
+from ..layers.recurrent.stacked import StackedRNNCells
+from ..models.sequential import Sequential
 
 __all__ = ["load", "save"]
 
@@ -55,7 +58,7 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 def _activation(function: Any, where: str) -> Any:
-    name = _m.activation_name(function)
+    name = activations.serialize_for_layer(function)
     if callable(name):
         raise ValueError(
             f"rnnkit.save stores activations by name; {where} is the custom function "
@@ -67,7 +70,7 @@ def _activation(function: Any, where: str) -> Any:
 def serialize(obj: Any) -> dict[str, Any]:
     """The `{"class_name", "config"}` description of an rnnkit layer, cell or model."""
     class_name = type(obj).__name__
-    if isinstance(obj, _m.Sequential):
+    if isinstance(obj, Sequential):
         config = obj.get_config()
         config["layers"] = [serialize(layer) for layer in config["layers"]]
         if config.get("build_input_shape") is None and obj.layers:
@@ -76,10 +79,10 @@ def serialize(obj: Any) -> dict[str, Any]:
     if isinstance(obj, StackedRNNCells):
         return {"class_name": "StackedRNNCells",
                 "config": {"cells": [serialize(cell) for cell in obj.cells]}}
-    builtin = isinstance(obj, BUILTIN_CELLS) or (
-        isinstance(obj, RNN) and all(isinstance(c, BUILTIN_CELLS) for c in obj._cells)
+    builtin = isinstance(obj, BuiltinCell) or (
+        isinstance(obj, RNN) and all(isinstance(c, BuiltinCell) for c in obj._cells)
     )
-    if not (builtin or isinstance(obj, (Bidirectional, _m.ModelLayer))):
+    if not (builtin or isinstance(obj, (Bidirectional, _core_layers.ModelLayer))):
         raise ValueError(
             f"rnnkit.save stores rnnkit's built-in layers and cells; {obj!r} is a custom "
             f"{class_name}. Pickle the object instead (pickle.dump(obj, file))."
@@ -96,7 +99,7 @@ def serialize(obj: Any) -> dict[str, Any]:
     if isinstance(obj, Bidirectional):
         config["layer"] = serialize(obj.forward_layer)
         config["backward_layer"] = serialize(obj.backward_layer)
-    if isinstance(obj, _m.TimeDistributed):
+    if isinstance(obj, _core_layers.TimeDistributed):
         config["layer"] = serialize(obj.layer)
     entry = {"class_name": class_name, "config": _jsonable(config, obj.name)}
     shape = _input_shape(obj)
@@ -114,16 +117,16 @@ def _input_shape(layer: Any) -> Any:
     if isinstance(layer, RNN):
         dim = getattr(layer, "_built_input_dim", None)
         return None if dim is None else (None, None, int(dim))
-    if isinstance(layer, _m.Sequential):
+    if isinstance(layer, Sequential):
         return layer.input_shape
-    if isinstance(layer, BUILTIN_CELLS):
+    if isinstance(layer, BuiltinCell):
         return (None, int(layer.kernel.shape[0]))
     shape = getattr(layer, "_build_shape", None)
     return None if shape is None else tuple(shape)
 
 
 def _recurrent_layers(obj: Any) -> list[RNN]:
-    if isinstance(obj, _m.Sequential):
+    if isinstance(obj, Sequential):
         return [r for layer in obj.layers for r in _recurrent_layers(layer)]
     if isinstance(obj, Bidirectional):
         return [obj.forward_layer, obj.backward_layer]
@@ -141,9 +144,9 @@ def _flat(states: Any) -> list[np.ndarray]:
 def save(obj: Any, path: Any) -> None:
     """Save an rnnkit model, layer or cell (architecture, weights, stateful states) to `path`.
 
-    The format is described in `rnnkit.saving`; `rnnkit.load(path)` reads it back.
+    The format is described in `rnnkit.io.native`; `rnnkit.load(path)` reads it back.
     """
-    from . import __version__
+    from .. import __version__
 
     entry = serialize(obj)
     weights = obj.get_weights()
@@ -179,7 +182,7 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 def load(path: Any) -> Any:
     """Load what `rnnkit.save` wrote: the model, layer or cell, built, with its weights and
     stateful states."""
-    from .keras_io import _cell_from_config, layer_from_config
+    from .keras import _cell_from_config, layer_from_config
 
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     if not zipfile.is_zipfile(path):
@@ -203,7 +206,7 @@ def load(path: Any) -> Any:
     if class_name in ("SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"):
         obj = _cell_from_config(entry, None)
     elif class_name == "TorchRNN":
-        from .torch_io import TorchRNN
+        from .torch import TorchRNN
 
         config = dict(entry["config"])
         config["layers"] = [layer_from_config(e) for e in config["layers"]]

@@ -1,4 +1,4 @@
-"""Built-in cells (SimpleRNNCell, LSTMCell, GRUCell) and StackedRNNCells.
+"""What every built-in cell shares: its Keras arguments, its weights and its C++ kernel.
 
 A built-in cell holds its weights in Keras layout and order. Over a whole sequence it runs in C++
 (a `_core` kernel made from the weights once, and again only after `set_weights`); its `call` is
@@ -7,16 +7,16 @@ the same step in NumPy, for the NumPy loop and for stacks that mix in custom cel
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _core, activations, initializers
-from ._arrays import as_float_array, describe
-from .layer import Layer
+from ... import _core, activations, initializers
+from ..._arrays import as_float_array
+from ..base import Layer
+from .cell_protocol import state_sizes
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -56,29 +56,7 @@ def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
     out = rounded.astype(np.uint32).view(np.float32).reshape(values.shape)
     return np.where(np.isnan(values), values, out)
 
-
-def state_sizes(cell: Any) -> list[int]:
-    """A cell's state sizes as a flat list (Keras allows an int or a list)."""
-    size = cell.state_size
-    try:
-        sizes = [int(size)] if isinstance(size, (int, np.integer)) else [int(s) for s in size]
-    except (TypeError, ValueError):
-        sizes = None
-    if sizes is None or any(s < 0 for s in sizes):
-        raise ValueError(
-            "The `state_size` of an RNN cell must be a non-negative integer or a list of them "
-            f"(one per state). Received: state_size={size!r} of {describe_cell(cell)}"
-        )
-    return sizes
-
-
-def output_size(cell: Any) -> int:
-    """What a cell outputs per step: `output_size` if it says, else its first state's size."""
-    size = getattr(cell, "output_size", None)
-    return int(size) if size is not None else state_sizes(cell)[0]
-
-
-class _BuiltinCell(Layer):
+class BuiltinCell(Layer):
     """What SimpleRNNCell, LSTMCell and GRUCell share: arguments, weights and the C++ kernel."""
 
     _CELL = ""  # the _core cell name
@@ -293,271 +271,3 @@ class _BuiltinCell(Layer):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.units})"
-
-
-class SimpleRNNCell(_BuiltinCell):
-    """Fully connected RNN cell, as `keras.layers.SimpleRNNCell`:
-    h_t = activation(x_t · kernel + bias + h_{t-1} · recurrent_kernel).
-
-    Weights: kernel (input_dim, units), recurrent_kernel (units, units), bias (units,).
-    """
-
-    _CELL = "simple_rnn"
-    _GATES = 1
-
-    def __init__(
-        self, units: int, activation: activations.ActivationLike = "tanh", **kwargs: Any
-    ) -> None:
-        super().__init__(units, activation=activation, **kwargs)
-
-    def call(
-        self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        kernel, recurrent_kernel, bias = self._step_weights()
-        h = inputs @ kernel
-        if self.use_bias:
-            h = h + bias
-        h = self.activation(h + states[0] @ recurrent_kernel)
-        return h, [h]
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["recurrent_activation"]
-        return config
-
-
-class LSTMCell(_BuiltinCell):
-    """Long Short-Term Memory cell, as `keras.layers.LSTMCell`; gates i, f, c, o.
-
-    Weights: kernel (input_dim, 4*units), recurrent_kernel (units, 4*units), bias (4*units,).
-    States: [h, c]. With `unit_forget_bias` the forget gate's bias starts at one.
-    """
-
-    _CELL = "lstm"
-    _GATES = 4
-
-    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
-        super().__init__(units, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
-        self.state_size = [self.units, self.units]
-
-    def _bias_initializer(self) -> Any:
-        init = super()._bias_initializer()
-        if not self.unit_forget_bias:
-            return init
-        units = self.units
-
-        def forget_gate_ones(shape: Sequence[int], dtype: str = "float32") -> np.ndarray:
-            return np.concatenate(
-                [init((units,), dtype), np.ones(units, dtype), init((2 * units,), dtype)]
-            )
-
-        return forget_gate_ones
-
-    def call(
-        self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        h_prev, c_prev = states[0], states[1]
-        kernel, recurrent_kernel, bias = self._step_weights()
-        z = inputs @ kernel
-        if self.use_bias:
-            z = z + bias
-        z = z + h_prev @ recurrent_kernel
-        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        c = f * c_prev + i * self.activation(z_c)
-        o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)
-        return h, [h, c]
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
-
-
-class GRUCell(_BuiltinCell):
-    """Gated Recurrent Unit cell, as `keras.layers.GRUCell`; gates z, r, h.
-
-    Weights: kernel (input_dim, 3*units), recurrent_kernel (units, 3*units), bias (2, 3*units)
-    when `reset_after` (input bias, recurrent bias: the CuDNN/PyTorch convention) else
-    (3*units,).
-    """
-
-    _CELL = "gru"
-    _GATES = 3
-
-    def __init__(self, units: int, reset_after: bool = True, **kwargs: Any) -> None:
-        super().__init__(units, **kwargs)
-        self.reset_after = bool(reset_after)
-
-    def _reset_after(self) -> bool:
-        return self.reset_after
-
-    def _bias_shape(self) -> tuple[int, ...]:
-        width = 3 * self.units
-        return (2, width) if self.reset_after else (width,)
-
-    def call(
-        self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        h_prev = states[0]
-        units = self.units
-        kernel, u, bias = self._step_weights()
-        if self.use_bias:
-            input_bias, recurrent_bias = (bias[0], bias[1]) if self.reset_after else (bias, None)
-        else:
-            input_bias = recurrent_bias = None
-        x = inputs @ kernel
-        if input_bias is not None:
-            x = x + input_bias
-        x_z, x_r, x_h = x[:, :units], x[:, units : 2 * units], x[:, 2 * units :]
-        if self.reset_after:
-            m = h_prev @ u
-            if recurrent_bias is not None:
-                m = m + recurrent_bias
-            z = self.recurrent_activation(x_z + m[:, :units])
-            r = self.recurrent_activation(x_r + m[:, units : 2 * units])
-            hh = self.activation(x_h + r * m[:, 2 * units :])
-        else:
-            z = self.recurrent_activation(x_z + h_prev @ u[:, :units])
-            r = self.recurrent_activation(x_r + h_prev @ u[:, units : 2 * units])
-            hh = self.activation(x_h + (r * h_prev) @ u[:, 2 * units :])
-        h = z * h_prev + (1 - z) * hh
-        return h, [h]
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "reset_after": self.reset_after}
-
-
-BUILTIN_CELLS = (SimpleRNNCell, LSTMCell, GRUCell)
-
-
-def check_cell(cell: Any, argument: str = "cell") -> None:
-    """A cell is anything with `call` and `state_size`, as in Keras."""
-    if not callable(getattr(cell, "call", None)):
-        raise ValueError(f"Argument `{argument}` should have a `call` method. Received: {cell!r}")
-    if getattr(cell, "state_size", None) is None:
-        raise ValueError(
-            "The RNN cell should have a `state_size` attribute (single integer or list of "
-            f"integers, one integer per RNN state). Received: {argument}={cell!r}"
-        )
-
-
-def build_cell(cell: Any, input_shape: tuple[int | None, ...]) -> None:
-    if not getattr(cell, "built", False):
-        cell.build(input_shape)
-        cell.built = True
-
-
-class StackedRNNCells(Layer):
-    """A stack of cells run as one: each cell's output is the next one's input; the stack
-    outputs the last cell's output. States are nested per cell, as in Keras 3."""
-
-    def __init__(self, cells: Sequence[Any], **kwargs: Any) -> None:
-        if isinstance(cells, Layer) or not isinstance(cells, (list, tuple)) or not cells:
-            raise ValueError(f"`cells` must be a non-empty list of cells. Received: {cells!r}")
-        for i, cell in enumerate(cells):
-            check_cell(cell, f"cells[{i}]")
-        super().__init__(**kwargs)
-        self.cells = list(cells)
-
-    @property
-    def state_size(self) -> list[Any]:
-        return [cell.state_size for cell in self.cells]
-
-    @property
-    def output_size(self) -> int:
-        return output_size(self.cells[-1])
-
-    def build(self, input_shape: Sequence[int | None]) -> None:
-        shape = tuple(input_shape)
-        for cell in self.cells:
-            build_cell(cell, shape)
-            shape = (*shape[:-1], output_size(cell))
-        self.built = True
-
-    def get_initial_state(self, batch_size: int) -> list[list[np.ndarray]]:
-        return [
-            [
-                np.zeros((batch_size, s), dtype=getattr(cell, "dtype", "float32"))
-                for s in state_sizes(cell)
-            ]
-            for cell in self.cells
-        ]
-
-    def call(
-        self,
-        inputs: np.ndarray,
-        states: Sequence[Any],
-        training: bool = False,
-        constants: Sequence[np.ndarray] | None = None,
-    ) -> tuple[np.ndarray, list[Any]]:
-        """One step of every cell in turn; `constants` go to the cells whose `call` takes them."""
-        new_states = []
-        for cell, cell_states in zip(self.cells, states):
-            kwargs = (
-                {"constants": constants}
-                if constants is not None and accepts(cell, "constants")
-                else {}
-            )
-            group = list(cell_states) if isinstance(cell_states, (list, tuple)) else [cell_states]
-            inputs, cell_new = call_cell(cell, inputs, group, training, **kwargs)
-            new_states.append(cell_new)
-        return inputs, new_states
-
-    @property
-    def weights(self) -> list[np.ndarray]:
-        return [w for cell in self.cells for w in getattr(cell, "weights", [])]
-
-    def _weight_labels(self) -> list[str]:
-        return [
-            f"cells[{i}].{label}" for i, cell in enumerate(self.cells) for label in _labels(cell)
-        ]
-
-    def _on_weights_changed(self) -> None:
-        super()._on_weights_changed()
-        for cell in self.cells:
-            if isinstance(cell, Layer):
-                cell._on_weights_changed()
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "cells": self.cells}
-
-    def __repr__(self) -> str:
-        return f"StackedRNNCells({self.cells!r})"
-
-
-def _labels(layer: Any) -> list[str]:
-    if isinstance(layer, Layer):
-        return layer._weight_labels()
-    return [f"weight_{i}" for i in range(len(getattr(layer, "weights", [])))]
-
-
-def accepts(cell: Any, argument: str) -> bool:
-    """Whether `cell.call` takes `argument` (cached per class: the NumPy loop asks every step)."""
-    key = (type(cell), argument)
-    if key not in _ACCEPTS:
-        try:
-            _ACCEPTS[key] = argument in inspect.signature(cell.call).parameters
-        except (TypeError, ValueError):
-            _ACCEPTS[key] = False
-    return _ACCEPTS[key]
-
-
-_ACCEPTS: dict[tuple[type, str], bool] = {}
-
-
-def call_cell(
-    cell: Any, inputs: np.ndarray, states: list[Any], training: bool = False, **kwargs: Any
-) -> tuple[np.ndarray, list[Any]]:
-    """One step of any cell, the result normalised as Keras does (new states as a list)."""
-    if training and accepts(cell, "training"):
-        kwargs["training"] = training
-    output, new_states = cell.call(inputs, states, **kwargs)
-    if isinstance(new_states, np.ndarray) or not isinstance(new_states, (list, tuple)):
-        new_states = [new_states]
-    return np.asarray(output), list(new_states)
-
-
-def describe_cell(cell: Any) -> str:
-    return repr(cell) if isinstance(cell, Layer) else describe(cell)

@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_float_array, as_mask, standardize_dtype
-from .cells import GRUCell, LSTMCell, SimpleRNNCell
-from .layers import GRU, LSTM, Bidirectional, SimpleRNN
-from .models import Sequential
+from .._arrays import as_float_array, as_mask, standardize_dtype
+from ..layers.recurrent import GRU, LSTM, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from ..models.sequential import Sequential
 
 __all__ = ["TorchRNN", "from_torch"]
 

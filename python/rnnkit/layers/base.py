@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, initializers
-from ._arrays import describe, standardize_dtype
+from .. import _core, initializers
+from .._arrays import describe, standardize_dtype
 
 _layer_ids = itertools.count(1)
 

@@ -4,7 +4,7 @@
 A call is validated completely before anything changes (weights, states, built shape), then runs
 one of two paths with the same semantics: built-in cells and stacks of them go to the C++
 kernels, one call per cell over the whole sequence; any other cell, or `constants`, goes to the
-NumPy loop (`_loop.py`).
+NumPy loop (`loop.py`).
 """
 
 from __future__ import annotations
@@ -14,19 +14,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _core, _runtime
-from ._arrays import as_float_array, as_mask, describe, standardize_dtype
-from ._loop import run_loop
-from .cells import (
-    BUILTIN_CELLS,
-    StackedRNNCells,
-    accepts,
-    build_cell,
-    check_cell,
-    output_size,
-    state_sizes,
-)
-from .layer import Layer
+from ... import _core, _runtime
+from ..._arrays import as_float_array, as_mask, describe, standardize_dtype
+from ..base import Layer
+from .builtin import BuiltinCell
+from .cell_protocol import accepts, build_cell, check_cell, output_size, state_sizes
+from .loop import run_loop
+from .stacked import StackedRNNCells
 
 # Attributes a fast-path plan depends on: setting one drops the plan.
 _PLAN_INPUTS = frozenset({
@@ -449,7 +443,7 @@ class RNN(Layer):
             not _runtime.force_python_loop
             and constants is None
             and all(
-                isinstance(c, BUILTIN_CELLS) and c.compiled_kernel() is not None
+                isinstance(c, BuiltinCell) and c.compiled_kernel() is not None
                 for c in self._cells
             )
         )
@@ -535,6 +529,20 @@ class RNN(Layer):
     @property
     def output_size(self) -> int:
         return output_size(self.cell)
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> Any:
+        """The output shape (a list with the states' shapes after it, with `return_state`)."""
+        shape = tuple(input_shape)
+        batch_axis, time_axis = self._axes()
+        batch, steps = shape[batch_axis], shape[time_axis]
+        units = self.output_size
+        if self.return_sequences:
+            out: tuple = (steps, batch, units) if self.time_major else (batch, steps, units)
+        else:
+            out = (batch, units)
+        if not self.return_state:
+            return out
+        return [out, *((batch, s) for c in self._cells for s in state_sizes(c))]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, cell={self.cell!r}>"

@@ -22,20 +22,38 @@ graph, operation or layer class is a ValueError that names it and lists what is 
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import zipfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import models as _m
-from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from .layers import GRU, LSTM, Bidirectional, SimpleRNN
-from .rnn import RNN
+from .. import activations
+from .. import layers as _layers
+from ..layers.core import ModelLayer
+from ..layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+    StackedRNNCells,
+)
+from ..models.sequential import Sequential, build_layer
+from .keras_weights import (
+    _h5py,
+    _load_keras3_weights,
+    _load_legacy_by_name,
+    _numbered,
+    _open_h5,
+    _set,
+    load_weights,
+)
 
 __all__ = ["from_keras", "layer_from_config", "load_keras", "load_weights", "model_from_config"]
 
@@ -62,20 +80,20 @@ _RNN_KEYS = (
     "zero_output_for_mask",
 )
 _SIMPLE_LAYERS: dict[str, type] = {
-    "Dense": _m.Dense,
-    "Activation": _m.Activation,
-    "Masking": _m.Masking,
-    "Embedding": _m.Embedding,
-    "Dropout": _m.Dropout,
-    "SpatialDropout1D": _m.SpatialDropout1D,
-    "SpatialDropout2D": _m.SpatialDropout2D,
-    "SpatialDropout3D": _m.SpatialDropout3D,
-    "GaussianDropout": _m.GaussianDropout,
-    "GaussianNoise": _m.GaussianNoise,
-    "AlphaDropout": _m.AlphaDropout,
-    "Flatten": _m.Flatten,
-    "Reshape": _m.Reshape,
-    "RepeatVector": _m.RepeatVector,
+    "Dense": _layers.Dense,
+    "Activation": _layers.Activation,
+    "Masking": _layers.Masking,
+    "Embedding": _layers.Embedding,
+    "Dropout": _layers.Dropout,
+    "SpatialDropout1D": _layers.SpatialDropout1D,
+    "SpatialDropout2D": _layers.SpatialDropout2D,
+    "SpatialDropout3D": _layers.SpatialDropout3D,
+    "GaussianDropout": _layers.GaussianDropout,
+    "GaussianNoise": _layers.GaussianNoise,
+    "AlphaDropout": _layers.AlphaDropout,
+    "Flatten": _layers.Flatten,
+    "Reshape": _layers.Reshape,
+    "RepeatVector": _layers.RepeatVector,
 }
 _SIMPLE_KEYS = {
     "Dense": ("units", "activation", "use_bias", "lora_rank", "quantization_config"),
@@ -137,11 +155,11 @@ def _dtype(config: dict[str, Any], override: str | None) -> str:
 def _activation(value: Any, layer: str) -> Any:
     if value is None or isinstance(value, str):
         return value  # the layer itself refuses an unknown name, listing the known ones
-    if isinstance(value, dict) and value.get("config") in _m.activation_names():
+    if isinstance(value, dict) and value.get("config") in activations.layer_names():
         return value["config"]
     raise ValueError(
         f"Layer {layer!r} uses the custom activation {value!r}; rnnkit loads activations by "
-        f"Keras name: {', '.join(_m.activation_names())}."
+        f"Keras name: {', '.join(activations.layer_names())}."
     )
 
 
@@ -203,7 +221,7 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
         return model_from_config(entry, dtype=dtype)
     if class_name == "InputLayer":
         shape = config.get("batch_shape", config.get("batch_input_shape"))
-        return _m.InputLayer(batch_shape=shape, dtype=config.get("dtype"), name=name)
+        return _layers.InputLayer(batch_shape=shape, dtype=config.get("dtype"), name=name)
     if class_name in _RECURRENT_LAYERS:
         cell_class = class_name + "Cell"
         kwargs = {**_cell_kwargs(cell_class, config), **_rnn_kwargs(config)}
@@ -228,15 +246,15 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
         )
     if class_name == "TimeDistributed":
         inner = layer_from_config(config["layer"], dtype)
-        if not isinstance(inner, _m.ModelLayer) or isinstance(
-            inner, (_m.Embedding, _m.Masking, _m.InputLayer, _m.TimeDistributed)
+        if not isinstance(inner, ModelLayer) or isinstance(
+            inner, (_layers.Embedding, _layers.Masking, _layers.InputLayer, _layers.TimeDistributed)
         ):
             raise ValueError(
                 f"TimeDistributed {name!r} wraps {_entry(config['layer'])[0]}; rnnkit's "
                 "TimeDistributed wraps Dense, Activation, Flatten, Reshape, RepeatVector or a "
                 "dropout layer."
             )
-        return _m.TimeDistributed(inner, name=name)
+        return _layers.TimeDistributed(inner, name=name)
     if class_name in _SIMPLE_LAYERS:
         kwargs = {k: config[k] for k in _SIMPLE_KEYS[class_name] if k in config}
         if "activation" in kwargs:
@@ -277,13 +295,13 @@ def _input_shape_of(entries: list[Any], config: dict[str, Any]) -> Any:
     return None
 
 
-def model_from_config(entry: Any, dtype: str | None = None) -> _m.Sequential:
+def model_from_config(entry: Any, dtype: str | None = None) -> Sequential:
     """An rnnkit Sequential model (built, weights not set) from a Keras model config:
     `{"class_name": "Sequential" | "Functional" | "Model", "config": {...}}`."""
     return _build_model(entry, dtype)[0]
 
 
-def _build_model(entry: Any, dtype: str | None) -> tuple[_m.Sequential, list[tuple[Any, str, str]]]:
+def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[Any, str, str]]]:
     """The model, and for each of its layers with a Keras counterpart: (rnnkit layer, Keras
     layer name, Keras 3 weights path)."""
     if isinstance(entry, dict) and "class_name" not in entry and "layers" in entry:
@@ -310,7 +328,7 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[_m.Sequential, list[tup
         if _is_op(item) or (layer_class == "InputLayer" and class_name == "Sequential"):
             continue
         paths[layer_config.get("name")] = "layers/" + _numbered(layer_class, counts)
-    model = _m.Sequential(name=config.get("name"))
+    model = Sequential(name=config.get("name"))
     plan: list[tuple[Any, str, str]] = []
     for item in entries:
         layer = layer_from_config(item, dtype)
@@ -322,24 +340,6 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[_m.Sequential, list[tup
     if shape is not None:
         model.build(shape)
     return model, plan
-
-
-def _snake(name: str) -> str:
-    """keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _numbered(class_name: str, counts: dict[str, int]) -> str:
-    """How Keras 3 names an object of a list in a weights file: snake case of the class,
-    then _1, _2, ... for the following objects of the same class."""
-    name = _snake(class_name)
-    if name in counts:
-        counts[name] += 1
-        return f"{name}_{counts[name]}"
-    counts[name] = 0
-    return name
 
 
 # ----------------------------------------------------------------------------- functional chains
@@ -498,161 +498,6 @@ def _mask_after(class_name: str, config: dict[str, Any], inputs: Any, mask: Any)
     return mask
 
 
-# ----------------------------------------------------------------------------- weights files
-def _h5py() -> Any:
-    try:
-        import h5py
-    except ImportError:  # pragma: no cover - h5py is an install extra
-        raise ImportError(
-            "Reading Keras files needs h5py: pip install h5py (or rnnkit[import])."
-        ) from None
-    return h5py
-
-
-def _var_groups(layer: Any, path: str) -> list[str]:
-    """The Keras 3 weights-file groups holding `layer`'s weights, in get_weights() order."""
-    if isinstance(layer, _m.Sequential):
-        counts: dict[str, int] = {}
-        return [
-            group
-            for sub in layer.layers
-            for group in _var_groups(sub, f"{path}/layers/{_numbered(type(sub).__name__, counts)}")
-        ]
-    if isinstance(layer, Bidirectional):
-        return _var_groups(layer.forward_layer, f"{path}/forward_layer") + _var_groups(
-            layer.backward_layer, f"{path}/backward_layer"
-        )
-    if isinstance(layer, _m.TimeDistributed):
-        return _var_groups(layer.layer, f"{path}/layer")
-    if isinstance(layer, RNN):
-        if isinstance(layer.cell, StackedRNNCells):
-            counts = {}
-            return [
-                f"{path}/cell/cells/{_numbered(type(cell).__name__, counts)}/vars"
-                for cell in layer.cell.cells
-            ]
-        return [f"{path}/cell/vars"]
-    return [f"{path}/vars"] if layer.weights else []
-
-
-def _read_vars(store: Any, groups: list[str], layer_name: str) -> list[np.ndarray]:
-    values = []
-    for group in groups:
-        if group not in store:
-            raise ValueError(
-                f"The weights file has no group {group!r} for layer {layer_name!r}: it was not "
-                "saved from a model of this architecture."
-            )
-        node = store[group]
-        values.extend(np.asarray(node[k]) for k in sorted(node.keys(), key=int))
-    return values
-
-
-def _legacy_values(group: Any) -> list[np.ndarray]:
-    names = [n.decode("utf8") if isinstance(n, bytes) else str(n)
-             for n in group.attrs.get("weight_names", [])]
-    return [np.asarray(group[n]) for n in names]
-
-
-def _attr_names(node: Any, key: str) -> list[str]:
-    return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in node.attrs.get(key, [])]
-
-
-def _set(layer: Any, values: list[np.ndarray], name: str, source: str) -> None:
-    if len(values) != len(layer.weights):
-        raise ValueError(
-            f"Layer {name!r} ({type(layer).__name__}) has {len(layer.weights)} weight arrays; "
-            f"{source} holds {len(values)} for it."
-        )
-    if values:
-        layer.set_weights(values)
-
-
-def _load_keras3_weights(store: Any, plan: list[tuple[Any, str, str]], source: str) -> None:
-    for layer, name, path in plan:
-        if layer.weights:
-            _set(layer, _read_vars(store, _var_groups(layer, path), name), name, source)
-
-
-def _load_legacy_by_name(group: Any, plan: list[tuple[Any, str, str]], source: str) -> None:
-    for layer, name, _ in plan:
-        if not layer.weights:
-            continue
-        if name not in group:
-            raise ValueError(f"{source} has no weights for layer {name!r}.")
-        _set(layer, _legacy_values(group[name]), name, source)
-
-
-def _load_legacy_in_order(group: Any, layers: list[Any], source: str) -> None:
-    """Keras's legacy load_weights: the file's layers with weights, in order, go to the
-    model's layers with weights, in order."""
-    saved = [
-        (n, _legacy_values(group[n])) for n in _attr_names(group, "layer_names")
-    ]
-    saved = [(n, v) for n, v in saved if v]
-    targets = [layer for layer in layers if layer.weights]
-    if len(saved) != len(targets):
-        raise ValueError(
-            f"{source} holds weights for {len(saved)} layers ({[n for n, _ in saved]}); the "
-            f"model has {len(targets)} layers with weights ({[t.name for t in targets]})."
-        )
-    checked = []
-    for layer, (name, values) in zip(targets, saved):
-        shapes = [v.shape for v in values]
-        if shapes != [w.shape for w in layer.weights]:
-            raise ValueError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) has weights of shapes "
-                f"{[w.shape for w in layer.weights]}; {source} holds {shapes} (layer {name!r})."
-            )
-        checked.append((layer, values))
-    for layer, values in checked:
-        layer.set_weights(values)
-
-
-def _open_h5(path: Any) -> Any:
-    h5py = _h5py()
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if "model.weights.h5" not in archive.namelist():
-                raise ValueError(
-                    f"{path} is a zip without model.weights.h5: not a Keras 3 .keras archive."
-                )
-            return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
-    return h5py.File(path, "r")
-
-
-def load_weights(model: Any, path: Any) -> None:
-    """Read the Keras weights file at `path` into `model` (an rnnkit Sequential or layer of
-    the same architecture; built). Formats: Keras 3 `.weights.h5` or `.keras`; legacy `.h5`."""
-    model_layers = model.layers if isinstance(model, _m.Sequential) else [model]
-    unbuilt = any(not getattr(layer, "built", False) for layer in model_layers)
-    if unbuilt and isinstance(model, _m.Sequential) and model.input_shape is not None:
-        model.build(model.input_shape)  # an InputLayer gave the shape
-        unbuilt = False
-    if unbuilt:
-        raise ValueError(
-            f"Build {getattr(model, 'name', 'the model')} before loading weights into it (give "
-            "it an InputLayer, call model.build(input_shape), or call it once)."
-        )
-    source = f"The weights file {os.fspath(path)!r}"
-    with _open_h5(path) as store:
-        if "layers" in store and "model_weights" not in store:  # Keras 3 layout
-            if isinstance(model, _m.Sequential):
-                counts: dict[str, int] = {}
-                plan = [
-                    (layer, layer.name, "layers/" + _numbered(type(layer).__name__, counts))
-                    for layer in model.layers
-                ]
-            else:
-                plan = [(model, model.name, "layers/" + _snake(type(model).__name__))]
-            _load_keras3_weights(store, plan, source)
-            return
-        group = store.get("model_weights", store)
-        if "layer_names" not in group.attrs:
-            raise ValueError(f"{source} is not a Keras weights file (no layers, no layer_names).")
-        _load_legacy_in_order(group, model_layers, source)
-
-
 # ----------------------------------------------------------------------------- load_keras
 def _read_config(config: Any) -> Any:
     if isinstance(config, (str, bytes)) and not os.path.exists(config):
@@ -663,7 +508,7 @@ def _read_config(config: Any) -> Any:
     return config
 
 
-def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> _m.Sequential:
+def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> Sequential:
     """Load a Keras model file into an rnnkit `Sequential`, without Keras.
 
     Args:
@@ -676,11 +521,11 @@ def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> _m.Se
             `model.to_json()`, a path to it, or the parsed dict.
 
     Returns the model, built and with the file's weights. Layer classes outside
-    `rnnkit.keras_io.supported_layers()`, and functional graphs that are not a chain, are a
+    `rnnkit.io.keras.supported_layers()`, and functional graphs that are not a chain, are a
     ValueError naming them.
     """
     if dtype is not None:
-        from ._arrays import standardize_dtype
+        from .._arrays import standardize_dtype
 
         dtype = standardize_dtype(dtype)
     source = f"The Keras file {os.fspath(path)!r}"
@@ -736,7 +581,7 @@ def from_keras(obj: Any, dtype: str | None = None) -> Any:
     the rnnkit cell. The object's `get_config()` and `get_weights()` are all that is read.
     """
     if dtype is not None:
-        from ._arrays import standardize_dtype
+        from .._arrays import standardize_dtype
 
         dtype = standardize_dtype(dtype)
     class_name = type(obj).__name__
@@ -766,7 +611,7 @@ def from_keras(obj: Any, dtype: str | None = None) -> Any:
     layer = layer_from_config(entry, dtype)
     shape = _build_shape_of(obj)
     if shape is not None and not getattr(layer, "built", False):
-        _m.build_layer(layer, tuple(shape))
+        build_layer(layer, tuple(shape))
     if weights:
         if not getattr(layer, "built", False):
             raise ValueError(

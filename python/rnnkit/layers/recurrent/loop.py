@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .cells import call_cell
+from .cell_protocol import call_cell
 
 
 def _where(mask: np.ndarray, new: Any, old: Any) -> Any:

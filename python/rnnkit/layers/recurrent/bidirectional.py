@@ -1,85 +1,14 @@
-"""Convenience layers as in Keras: SimpleRNN, LSTM, GRU (a cell and an RNN in one), and
-Bidirectional. This module also re-exports the cells, RNN and Layer, so code written against
-`keras.layers` runs with `import rnnkit as keras`."""
+"""Bidirectional: a recurrent layer run forwards and a copy of it backwards, outputs merged."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
-from .cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from .layer import Layer
+from ..base import Layer
 from .rnn import RNN
-
-__all__ = [
-    "GRU",
-    "LSTM",
-    "RNN",
-    "Bidirectional",
-    "GRUCell",
-    "LSTMCell",
-    "Layer",
-    "SimpleRNN",
-    "SimpleRNNCell",
-    "StackedRNNCells",
-]
-
-_RNN_ARGUMENTS = (
-    "return_sequences",
-    "return_state",
-    "go_backwards",
-    "stateful",
-    "unroll",
-    "time_major",
-    "zero_output_for_mask",
-    "name",
-    "trainable",
-)
-
-
-class _CellLayer(RNN):
-    """An RNN over one built-in cell made from the cell's arguments; the cell's attributes
-    (units, activation, ...) read through, as in Keras."""
-
-    _CELL_CLASS: type = SimpleRNNCell
-
-    def __init__(self, units: int, **kwargs: Any) -> None:
-        rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGUMENTS if k in kwargs}
-        cell = self._CELL_CLASS(units, **kwargs)
-        super().__init__(cell, dtype=cell.dtype, **rnn_kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        cell = self.__dict__.get("cell")
-        if cell is not None and not name.startswith("_") and name in cell.get_config():
-            return getattr(cell, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        cell_config = config.pop("cell").get_config()
-        for key in ("name", "trainable"):
-            cell_config.pop(key, None)
-        return {**cell_config, **config}
-
-
-class SimpleRNN(_CellLayer):
-    """Fully connected RNN: `RNN(SimpleRNNCell(units, ...), ...)` in one layer."""
-
-    _CELL_CLASS = SimpleRNNCell
-
-
-class LSTM(_CellLayer):
-    """Long Short-Term Memory layer: `RNN(LSTMCell(units, ...), ...)` in one layer."""
-
-    _CELL_CLASS = LSTMCell
-
-
-class GRU(_CellLayer):
-    """Gated Recurrent Unit layer: `RNN(GRUCell(units, ...), ...)` in one layer."""
-
-    _CELL_CLASS = GRUCell
-
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -103,8 +32,6 @@ def _fresh(cell: Any) -> Any:
             return type(cell).from_config(cell.get_config())
         except TypeError:
             pass
-    import copy
-
     return copy.deepcopy(cell)
 
 
@@ -293,6 +220,22 @@ class Bidirectional(Layer):
             return y * y_rev
         return (y, np.ascontiguousarray(y_rev))
 
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The merged output shape (then both directions' states' shapes, with return_state)."""
+        forward = self.forward_layer.compute_output_shape(input_shape)
+        backward = self.backward_layer.compute_output_shape(input_shape)
+        out_f = forward[0] if self.return_state else forward
+        out_b = backward[0] if self.return_state else backward
+        if self.merge_mode == "concat":
+            merged: Any = (*out_f[:-1], out_f[-1] + out_b[-1])
+        elif self.merge_mode is None:
+            merged = [out_f, out_b]
+        else:
+            merged = out_f
+        if not self.return_state:
+            return merged
+        return [*(merged if self.merge_mode is None else [merged]), *forward[1:], *backward[1:]]
+
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
@@ -303,14 +246,3 @@ class Bidirectional(Layer):
 
     def __repr__(self) -> str:
         return f"<Bidirectional name={self.name}, layer={self.forward_layer!r}>"
-
-
-def __getattr__(name: str) -> Any:
-    """`keras.layers`-style access to the non-recurrent layers of models.py (Dense, Masking,
-    Embedding, ...), so code written against `keras.layers` runs with `import rnnkit as keras`.
-    Lazy, because models.py itself builds on this module."""
-    from . import models
-
-    if name in models.__all__:
-        return getattr(models, name)
-    raise AttributeError(f"module 'rnnkit.layers' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""Models: containers that run layers (`Sequential`)."""
+
+from .sequential import Sequential
+
+__all__ = ["Sequential"]
