@@ -206,9 +206,10 @@ def get_for_layer(activation: ActivationLike, argument: str = "activation") -> C
     return get(activation)
 
 
-def serialize_for_layer(function: Callable) -> ActivationLike:
-    """The name of an activation of either group, else the callable itself."""
+def serialize_for_layer(activation: ActivationLike) -> ActivationLike:
+    """The name of an activation of either group (given by name or function), else the
+    callable itself."""
     for name, candidate in _LAYER_ONLY.items():
-        if candidate is function:
+        if activation is candidate or activation == name:
             return name
-    return serialize(function)
+    return serialize(activation)

@@ -34,16 +34,12 @@ from .. import activations
 from .. import layers as _layers
 from ..layers.core import ModelLayer
 from ..layers.recurrent import (
-    GRU,
-    LSTM,
     RNN,
     Bidirectional,
-    GRUCell,
-    LSTMCell,
-    SimpleRNN,
-    SimpleRNNCell,
     StackedRNNCells,
+    registry,
 )
+from ..layers.recurrent.cell_layer import RNN_ARGUMENTS
 from ..models.sequential import Sequential, build_layer
 from .keras_weights import (
     _h5py,
@@ -58,27 +54,6 @@ from .keras_weights import (
 __all__ = ["from_keras", "layer_from_config", "load_keras", "load_weights", "model_from_config"]
 
 # ----------------------------------------------------------------------------- the layer table
-_RECURRENT_LAYERS: dict[str, type] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
-_CELLS: dict[str, type] = {
-    "SimpleRNNCell": SimpleRNNCell,
-    "LSTMCell": LSTMCell,
-    "GRUCell": GRUCell,
-}
-_CELL_KEYS = {
-    "SimpleRNNCell": ("units", "activation", "use_bias", "dropout", "recurrent_dropout"),
-    "LSTMCell": (
-        "units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
-        "dropout", "recurrent_dropout",
-    ),
-    "GRUCell": (
-        "units", "activation", "recurrent_activation", "use_bias", "reset_after", "dropout",
-        "recurrent_dropout",
-    ),
-}
-_RNN_KEYS = (
-    "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major",
-    "zero_output_for_mask",
-)
 _SIMPLE_LAYERS: dict[str, type] = {
     "Dense": _layers.Dense,
     "Activation": _layers.Activation,
@@ -116,7 +91,7 @@ _MODELS = ("Sequential", "Functional", "Model")
 def supported_layers() -> list[str]:
     """The Keras layer classes rnnkit can load."""
     return sorted(
-        [*_RECURRENT_LAYERS, "RNN", "Bidirectional", "TimeDistributed", "InputLayer",
+        [*registry.layer_classes(), "RNN", "Bidirectional", "TimeDistributed", "InputLayer",
          *_SIMPLE_LAYERS, "Sequential", "Functional (a chain)"]
     )
 
@@ -124,8 +99,8 @@ def supported_layers() -> list[str]:
 def _unsupported(class_name: str, what: str = "layer") -> ValueError:
     return ValueError(
         f"rnnkit cannot load the Keras {what} {class_name!r}. Supported layers: "
-        f"{', '.join(supported_layers())}; RNN cells: {', '.join(sorted(_CELLS))} (and "
-        "StackedRNNCells of them)."
+        f"{', '.join(supported_layers())}; RNN cells: "
+        f"{', '.join(sorted(registry.cell_classes()))} (and StackedRNNCells of them)."
     )
 
 
@@ -190,16 +165,16 @@ def _cell_from_config(entry: Any, dtype: str | None) -> Any:
     class_name, config = _entry(entry)
     if class_name == "StackedRNNCells":
         return StackedRNNCells([_cell_from_config(c, dtype) for c in config["cells"]])
-    if class_name not in _CELLS:
+    if class_name not in registry.cell_classes():
         raise _unsupported(class_name, "RNN cell")
     kwargs = _cell_kwargs(class_name, config)
-    return _CELLS[class_name](
+    return registry.cell_classes()[class_name](
         dtype=_dtype(config, dtype), name=config.get("name"), **kwargs
     )
 
 
 def _cell_kwargs(cell_class: str, config: dict[str, Any]) -> dict[str, Any]:
-    kwargs = {k: config[k] for k in _CELL_KEYS[cell_class] if k in config}
+    kwargs = {k: config[k] for k in registry.cell_classes()[cell_class].ARGUMENTS if k in config}
     for key in ("activation", "recurrent_activation"):
         if key in kwargs:
             kwargs[key] = _activation(kwargs[key], str(config.get("name")))
@@ -222,10 +197,11 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
     if class_name == "InputLayer":
         shape = config.get("batch_shape", config.get("batch_input_shape"))
         return _layers.InputLayer(batch_shape=shape, dtype=config.get("dtype"), name=name)
-    if class_name in _RECURRENT_LAYERS:
-        cell_class = class_name + "Cell"
+    if class_name in registry.layer_classes():
+        cell_class = registry.layer_classes()[class_name].CELL_CLASS.__name__
         kwargs = {**_cell_kwargs(cell_class, config), **_rnn_kwargs(config)}
-        return _RECURRENT_LAYERS[class_name](dtype=_dtype(config, dtype), name=name, **kwargs)
+        layer_class = registry.layer_classes()[class_name]
+        return layer_class(dtype=_dtype(config, dtype), name=name, **kwargs)
     if class_name == "RNN":
         cell = config.get("cell")
         if isinstance(cell, list):
@@ -273,7 +249,7 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
 
 
 def _rnn_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: bool(config[k]) for k in _RNN_KEYS if k in config}
+    return {k: bool(config[k]) for k in RNN_ARGUMENTS if k in config}
 
 
 # ----------------------------------------------------------------------------- models
@@ -488,7 +464,7 @@ def _mask_after(class_name: str, config: dict[str, Any], inputs: Any, mask: Any)
         return ("any", ("ne", inputs, _mask_value(config.get("mask_value", 0.0))))
     if class_name == "Embedding":
         return ("ne", inputs, 0.0) if config.get("mask_zero") else None
-    if class_name in (*_RECURRENT_LAYERS, "RNN"):
+    if class_name in (*registry.layer_classes(), "RNN"):
         return mask if config.get("return_sequences") else None
     if class_name == "Bidirectional":
         inner = _entry(config["layer"])[1]
@@ -602,7 +578,7 @@ def from_keras(obj: Any, dtype: str | None = None) -> Any:
         return model
     entry = {"class_name": class_name, "config": config}
     weights = [np.asarray(w) for w in obj.get_weights()]
-    if class_name in _CELLS:
+    if class_name in registry.cell_classes():
         cell = _cell_from_config(entry, dtype)
         if weights:
             cell.build((None, weights[0].shape[0]))

@@ -7,7 +7,8 @@ A saved file is a zip archive (write it as `name.rnnkit`; any name works) holdin
   is described as Keras describes layers (same class names and argument names, e.g.
   `{"class_name": "LSTM", "config": {"units": 64, "return_sequences": true, ...}}`), with
   the input shape it was built for (`build_input_shape` for a model, `build_config` for a
-  layer); initializers are not stored (the weights are).
+  layer). Every argument of `get_config()` is stored (a custom initializer function, which
+  JSON cannot describe, is left out: the weights are stored).
 * `weights.npz`: the weights, `w0000`, `w0001`, ... in `get_weights()` order.
 * `states.npz`: the carried states of stateful recurrent layers, `s<layer>_<i>`, one entry per
   state array in the layer's flat state order (`states` lists which layers have them).
@@ -29,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations
-from ..layers import core as _core_layers
+from .. import activations, initializers, layers
+from ..layers.recurrent import registry
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.builtin import BuiltinCell
 from ..layers.recurrent.rnn import RNN
-from ..layers.recurrent.stacked import StackedRNNCells
 from ..models.sequential import Sequential
+from .torch import TorchRNN
 
 __all__ = ["load", "save"]
 
@@ -67,45 +68,83 @@ def _activation(function: Any, where: str) -> Any:
     return name
 
 
+# Configuration keys whose values are rnnkit objects (or lists of them), stored as nested
+# `{"class_name", "config"}` entries.
+_OBJECT_KEYS = ("cell", "layer", "backward_layer")
+_OBJECT_LIST_KEYS = ("cells", "layers")
+
+
+def _is_builtin(obj: Any) -> bool:
+    """Whether rnnkit.save can describe `obj`: rnnkit's own layers, cells and models."""
+    if isinstance(obj, RNN):
+        return all(isinstance(c, BuiltinCell) for c in obj._cells)
+    return type(obj) in _classes().values()
+
+
 def serialize(obj: Any) -> dict[str, Any]:
-    """The `{"class_name", "config"}` description of an rnnkit layer, cell or model."""
+    """The `{"class_name", "config"}` description of an rnnkit layer, cell or model: its whole
+    `get_config()`, nested objects described the same way."""
     class_name = type(obj).__name__
-    if isinstance(obj, Sequential):
-        config = obj.get_config()
-        config["layers"] = [serialize(layer) for layer in config["layers"]]
-        if config.get("build_input_shape") is None and obj.layers:
-            config["build_input_shape"] = _input_shape(obj.layers[0])
-        return {"class_name": class_name, "config": _jsonable(config, obj.name)}
-    if isinstance(obj, StackedRNNCells):
-        return {"class_name": "StackedRNNCells",
-                "config": {"cells": [serialize(cell) for cell in obj.cells]}}
-    builtin = isinstance(obj, BuiltinCell) or (
-        isinstance(obj, RNN) and all(isinstance(c, BuiltinCell) for c in obj._cells)
-    )
-    if not (builtin or isinstance(obj, (Bidirectional, _core_layers.ModelLayer))):
+    if not _is_builtin(obj):
         raise ValueError(
             f"rnnkit.save stores rnnkit's built-in layers and cells; {obj!r} is a custom "
             f"{class_name}. Pickle the object instead (pickle.dump(obj, file))."
         )
     config = dict(obj.get_config())
-    for key in [k for k in config if k.endswith("_initializer")]:
-        del config[key]  # the weights are stored; initializers need not be
-    for key in ("activation", "recurrent_activation"):
+    for key in _OBJECT_KEYS:
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            config[key] = serialize(config[key])
+    for key in _OBJECT_LIST_KEYS:
         if key in config:
-            config[key] = _activation(getattr(obj, key, None) if not isinstance(obj, RNN)
-                                      else getattr(obj.cell, key), f"{obj.name}.{key}")
-    if isinstance(obj, RNN) and "cell" in config:
-        config["cell"] = serialize(config["cell"])
-    if isinstance(obj, Bidirectional):
-        config["layer"] = serialize(obj.forward_layer)
-        config["backward_layer"] = serialize(obj.backward_layer)
-    if isinstance(obj, _core_layers.TimeDistributed):
-        config["layer"] = serialize(obj.layer)
+            config[key] = [serialize(item) for item in config[key]]
+    for key in [k for k in config if k.endswith("_initializer")]:
+        if isinstance(config[key], (str, dict)):
+            continue
+        try:  # a custom initializer cannot be described; the weights are stored anyway
+            config[key] = initializers.serialize(config[key])
+        except (TypeError, ValueError):
+            del config[key]
+    for key in [k for k in config if k.endswith("activation")]:
+        config[key] = _activation(config[key], f"{obj.name}.{key}")
+    if isinstance(obj, Sequential) and config.get("build_input_shape") is None and obj.layers:
+        config["build_input_shape"] = _input_shape(obj.layers[0])
     entry = {"class_name": class_name, "config": _jsonable(config, obj.name)}
-    shape = _input_shape(obj)
+    shape = None if isinstance(obj, Sequential) else _input_shape(obj)
     if shape is not None:
         entry["build_config"] = {"input_shape": list(shape)}
     return entry
+
+
+def deserialize(entry: Any) -> Any:
+    """The rnnkit object an entry of `serialize` describes (unbuilt unless it is a model whose
+    configuration gives its input shape)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise ValueError(f"An rnnkit object entry must be {{class_name, config}}; got {entry!r}")
+    class_name = entry.get("class_name")
+    cls = _classes().get(class_name)
+    if cls is None:
+        raise ValueError(
+            f"Unknown rnnkit class {class_name!r} in the file; this rnnkit reads "
+            f"{', '.join(sorted(_classes()))}."
+        )
+    config = dict(entry["config"])
+    for key in _OBJECT_KEYS:
+        if isinstance(config.get(key), dict):
+            config[key] = deserialize(config[key])
+    for key in _OBJECT_LIST_KEYS:
+        if key in config:
+            config[key] = [deserialize(item) for item in config[key]]
+    return cls.from_config(config)
+
+
+def _classes() -> dict[str, type]:
+    """Every class rnnkit.save can store, by name."""
+    classes = {name: getattr(layers, name) for name in layers.__all__}
+    classes.update(registry.cell_classes())
+    classes.update(registry.layer_classes())
+    classes.update(Sequential=Sequential, TorchRNN=TorchRNN)
+    del classes["Layer"]
+    return classes
 
 
 def _input_shape(layer: Any) -> Any:
@@ -182,8 +221,6 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 def load(path: Any) -> Any:
     """Load what `rnnkit.save` wrote: the model, layer or cell, built, with its weights and
     stateful states."""
-    from .keras import _cell_from_config, layer_from_config
-
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{name} is not an rnnkit file (not a zip archive).")
@@ -202,17 +239,7 @@ def load(path: Any) -> Any:
         with np.load(io.BytesIO(archive.read("states.npz")), allow_pickle=False) as npz:
             states = {key: npz[key] for key in npz.files}
     entry = header["object"]
-    class_name = entry["class_name"]
-    if class_name in ("SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"):
-        obj = _cell_from_config(entry, None)
-    elif class_name == "TorchRNN":
-        from .torch import TorchRNN
-
-        config = dict(entry["config"])
-        config["layers"] = [layer_from_config(e) for e in config["layers"]]
-        obj = TorchRNN.from_config(config)
-    else:
-        obj = layer_from_config(entry)
+    obj = deserialize(entry)
     shape = (entry.get("build_config") or {}).get("input_shape")
     if shape is not None and not getattr(obj, "built", False):
         obj.build(tuple(shape))

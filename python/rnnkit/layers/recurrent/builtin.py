@@ -16,6 +16,7 @@ import numpy as np
 from ... import _core, activations, initializers
 from ..._arrays import as_float_array
 from ..base import Layer
+from . import registry
 from .cell_protocol import state_sizes
 
 
@@ -56,28 +57,62 @@ def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
     out = rounded.astype(np.uint32).view(np.float32).reshape(values.shape)
     return np.where(np.isnan(values), values, out)
 
+def insert_argument(
+    arguments: dict[str, Any], name: str, default: Any, after: str
+) -> dict[str, Any]:
+    """`arguments` with `name` added after `after` (Keras's order, which positional binding
+    follows)."""
+    items = list(arguments.items())
+    index = [key for key, _ in items].index(after) + 1
+    return dict([*items[:index], (name, default), *items[index:]])
+
+
 class BuiltinCell(Layer):
-    """What SimpleRNNCell, LSTMCell and GRUCell share: arguments, weights and the C++ kernel."""
+    """What the built-in cells share: their Keras arguments, weights and C++ kernel.
 
-    _CELL = ""  # the _core cell name
-    _GATES = 1
+    A subclass describes itself once (see registry.py): `CORE_NAME`, its row of the C++ cell
+    table, and `ARGUMENTS`, its Keras arguments with defaults. The constructor binds those
+    (positionally in that order, or by name), `get_config` returns every one of them, and the
+    importers and `rnnkit.save` read the same list.
+    """
 
-    def __init__(
-        self,
-        units: int,
-        activation: activations.ActivationLike = "tanh",
-        recurrent_activation: activations.ActivationLike = "sigmoid",
-        use_bias: bool = True,
-        kernel_initializer: Any = "glorot_uniform",
-        recurrent_initializer: Any = "orthogonal",
-        bias_initializer: Any = "zeros",
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        seed: int | None = None,
-        precision: str = "float32",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
+    CORE_NAME = ""  # the C++ cell table's name of this cell ("lstm", ...)
+    GATES = 1
+    STATES = 1
+    ARGUMENTS: dict[str, Any] = {
+        "units": registry.REQUIRED,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "kernel_initializer": "glorot_uniform",
+        "recurrent_initializer": "orthogonal",
+        "bias_initializer": "zeros",
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "seed": None,
+        "precision": "float32",
+    }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = registry.signature(cls.ARGUMENTS)
+        if cls.CORE_NAME:
+            registry.register_cell(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values, layer_kwargs = registry.bind(type(self).__name__, self.ARGUMENTS, args, kwargs)
+        super().__init__(**layer_kwargs)
+        self._set_arguments(values)
+        self.state_size: int | list[int] = (
+            self.units if self.STATES == 1 else [self.units] * self.STATES
+        )
+        self.output_size = self.units
+        self._compiled: tuple[Any, Any] | None = None  # (cache key, _core kernel)
+        self._compile_lock = threading.Lock()
+
+    def _set_arguments(self, values: dict[str, Any]) -> None:
+        """Check every argument, then keep it as an attribute of its name."""
+        precision = values["precision"]
         if precision not in PRECISIONS:
             raise ValueError(
                 f"`precision` must be one of {PRECISIONS}. Received: precision={precision!r}"
@@ -87,31 +122,29 @@ class BuiltinCell(Layer):
                 "`precision='bfloat16'` (bfloat16 weights) needs dtype float32. "
                 f"Received: dtype={self.dtype!r}"
             )
-        self.precision = precision
-        self.units = _positive_int(units, "units")
-        if self._GATES * self.units**2 * 8 > np.iinfo(np.intp).max:
+        units = _positive_int(values["units"], "units")
+        if self.GATES * units**2 * 8 > np.iinfo(np.intp).max:
             raise ValueError(
                 f"Received an invalid value for argument `units`: its recurrent kernel "
-                f"({self.units} x {self._GATES * self.units} values) would exceed the address "
-                f"space. Received: units={units!r}"
+                f"({units} x {self.GATES * units} values) would exceed the address "
+                f"space. Received: units={values['units']!r}"
             )
-        activations.canonical_name(activation, "activation")
-        activations.canonical_name(recurrent_activation, "recurrent_activation")
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.recurrent_initializer = recurrent_initializer
-        self.bias_initializer = bias_initializer
-        self.dropout = _rate(dropout, "dropout")
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
+        seed = values["seed"]
         if seed is not None and not isinstance(seed, (int, np.integer)):
             raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
-        self.state_size: int | list[int] = self.units
-        self.output_size = self.units
-        self._compiled: tuple[Any, Any] | None = None  # (cache key, _core kernel)
-        self._compile_lock = threading.Lock()
+        for name, value in values.items():
+            if name in ("activation", "recurrent_activation"):
+                activations.canonical_name(value, name)
+                value = activations.get(value)
+            elif name in ("dropout", "recurrent_dropout"):
+                value = _rate(value, name)
+            elif isinstance(self.ARGUMENTS[name], bool):
+                value = bool(value)
+            elif name == "units":
+                value = units
+            setattr(self, name, value)
+        if "recurrent_activation" not in values:  # a one-gate cell: unused by the kernel
+            self.recurrent_activation = activations.sigmoid
 
     # ----------------------------------------------------------------- weights
     def _initializer(self, identifier: Any, offset: int) -> Any:
@@ -123,7 +156,7 @@ class BuiltinCell(Layer):
         return init
 
     def _bias_shape(self) -> tuple[int, ...]:
-        return (self._GATES * self.units,)
+        return (self.GATES * self.units,)
 
     def _bias_initializer(self) -> Any:
         return self._initializer(self.bias_initializer, 2)
@@ -131,7 +164,7 @@ class BuiltinCell(Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         input_dim = input_shape[-1]
         _positive_int(input_dim, "input_shape[-1]")
-        width = self._GATES * self.units
+        width = self.GATES * self.units
         # Weights past the address space: MemoryError (NumPy would say ValueError "array is too
         # big"), as for any other allocation too large to make.
         itemsize = np.dtype(self.dtype).itemsize
@@ -192,7 +225,7 @@ class BuiltinCell(Layer):
         with self._compile_lock:
             kernel_class = _core.Kernel64 if self.dtype == "float64" else _core.Kernel32
             kernel = kernel_class(
-                self._CELL,
+                self.CORE_NAME,
                 self.units,
                 self.kernel.shape[0],
                 names[0],
@@ -254,20 +287,11 @@ class BuiltinCell(Layer):
         return self.call(inputs, states, training=training)
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "recurrent_activation": activations.serialize(self.recurrent_activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "recurrent_initializer": self.recurrent_initializer,
-            "bias_initializer": self.bias_initializer,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-            "precision": self.precision,
-        }
+        config = super().get_config()
+        for name in self.ARGUMENTS:
+            value = getattr(self, name)
+            config[name] = activations.serialize(value) if name.endswith("activation") else value
+        return config
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.units})"

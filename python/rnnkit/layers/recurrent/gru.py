@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from .builtin import BuiltinCell
+from .builtin import BuiltinCell, insert_argument
 from .cell_layer import CellLayer
 
 
@@ -19,12 +18,12 @@ class GRUCell(BuiltinCell):
     (3*units,).
     """
 
-    _CELL = "gru"
-    _GATES = 3
+    CORE_NAME = "gru"
+    GATES = 3
 
-    def __init__(self, units: int, reset_after: bool = True, **kwargs: Any) -> None:
-        super().__init__(units, **kwargs)
-        self.reset_after = bool(reset_after)
+    ARGUMENTS = insert_argument(
+        BuiltinCell.ARGUMENTS, "reset_after", True, after="recurrent_dropout"
+    )
 
     def _reset_after(self) -> bool:
         return self.reset_after
@@ -61,11 +60,8 @@ class GRUCell(BuiltinCell):
         h = z * h_prev + (1 - z) * hh
         return h, [h]
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "reset_after": self.reset_after}
-
 
 class GRU(CellLayer):
     """Gated Recurrent Unit layer: `RNN(GRUCell(units, ...), ...)` in one layer."""
 
-    _CELL_CLASS = GRUCell
+    CELL_CLASS = GRUCell

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .builtin import BuiltinCell
+from .builtin import BuiltinCell, insert_argument
 from .cell_layer import CellLayer
 
 
@@ -18,13 +18,13 @@ class LSTMCell(BuiltinCell):
     States: [h, c]. With `unit_forget_bias` the forget gate's bias starts at one.
     """
 
-    _CELL = "lstm"
-    _GATES = 4
+    CORE_NAME = "lstm"
+    GATES = 4
 
-    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
-        super().__init__(units, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
-        self.state_size = [self.units, self.units]
+    STATES = 2
+    ARGUMENTS = insert_argument(
+        BuiltinCell.ARGUMENTS, "unit_forget_bias", True, after="bias_initializer"
+    )
 
     def _bias_initializer(self) -> Any:
         init = super()._bias_initializer()
@@ -56,11 +56,8 @@ class LSTMCell(BuiltinCell):
         h = o * self.activation(c)
         return h, [h, c]
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
-
 
 class LSTM(CellLayer):
     """Long Short-Term Memory layer: `RNN(LSTMCell(units, ...), ...)` in one layer."""
 
-    _CELL_CLASS = LSTMCell
+    CELL_CLASS = LSTMCell

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from ... import activations
 from .builtin import BuiltinCell
 from .cell_layer import CellLayer
 
@@ -19,13 +17,10 @@ class SimpleRNNCell(BuiltinCell):
     Weights: kernel (input_dim, units), recurrent_kernel (units, units), bias (units,).
     """
 
-    _CELL = "simple_rnn"
-    _GATES = 1
+    CORE_NAME = "simple_rnn"
+    GATES = 1
 
-    def __init__(
-        self, units: int, activation: activations.ActivationLike = "tanh", **kwargs: Any
-    ) -> None:
-        super().__init__(units, activation=activation, **kwargs)
+    ARGUMENTS = {k: v for k, v in BuiltinCell.ARGUMENTS.items() if k != "recurrent_activation"}
 
     def call(
         self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
@@ -37,13 +32,8 @@ class SimpleRNNCell(BuiltinCell):
         h = self.activation(h + states[0] @ recurrent_kernel)
         return h, [h]
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["recurrent_activation"]
-        return config
-
 
 class SimpleRNN(CellLayer):
     """Fully connected RNN: `RNN(SimpleRNNCell(units, ...), ...)` in one layer."""
 
-    _CELL_CLASS = SimpleRNNCell
+    CELL_CLASS = SimpleRNNCell
