@@ -28,12 +28,25 @@ from typing import Any
 import numpy as np
 
 from .._arrays import as_float_array, as_mask, standardize_dtype
-from ..layers.recurrent import GRU, LSTM, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from ..layers.recurrent import Bidirectional, registry
 from ..models.sequential import Sequential
 
 __all__ = ["TorchRNN", "from_torch"]
 
-_MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
+# Each torch mode as a built-in cell (its C++ table name) and the cell arguments that make it
+# compute what torch computes.
+_MODES: dict[str, tuple[str, dict[str, Any]]] = {
+    "RNN_TANH": ("simple_rnn", {"activation": "tanh"}),
+    "RNN_RELU": ("simple_rnn", {"activation": "relu"}),
+    "LSTM": ("lstm", {"unit_forget_bias": False}),
+    "GRU": ("gru", {"reset_after": True}),
+}
+# The weights are copied right after: no initializer needs to run.
+_NO_INITIALIZERS = {
+    "kernel_initializer": "zeros",
+    "recurrent_initializer": "zeros",
+    "bias_initializer": "zeros",
+}
 
 
 def _numpy(tensor: Any) -> np.ndarray:
@@ -84,28 +97,21 @@ def _mode(module: Any) -> str:
     return mode
 
 
-_LAYERS = {"RNN_TANH": SimpleRNN, "RNN_RELU": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+def _cell_class(mode: str) -> tuple[type, dict[str, Any]]:
+    core_name, arguments = _MODES[mode]
+    return registry.cell_named(core_name), {**arguments, **_NO_INITIALIZERS}
 
 
 def _make_layer(mode: str, units: int, dtype: str, batch_first: bool, **kwargs: Any) -> Any:
-    extra: dict[str, Any] = {}
-    if mode.startswith("RNN"):
-        extra["activation"] = "tanh" if mode == "RNN_TANH" else "relu"
-    if mode == "GRU":
-        extra["reset_after"] = True
-    if mode == "LSTM":
-        extra["unit_forget_bias"] = False
-    return _LAYERS[mode](
+    cell_class, arguments = _cell_class(mode)
+    return registry.layer_of(cell_class)(
         units,
         return_sequences=True,
         return_state=True,
         time_major=not batch_first,
         zero_output_for_mask=True,
         dtype=dtype,
-        kernel_initializer="zeros",
-        recurrent_initializer="zeros",
-        bias_initializer="zeros",
-        **extra,
+        **arguments,
         **kwargs,
     )
 
@@ -179,20 +185,8 @@ def _cell_from_torch(module: Any, dtype: str) -> Any:
         "GRUCell": "GRU",
         "RNNCell": "RNN_TANH" if getattr(module, "nonlinearity", "tanh") == "tanh" else "RNN_RELU",
     }[type(module).__name__ if type(module).__name__ in ("LSTMCell", "GRUCell") else "RNNCell"]
-    kwargs: dict[str, Any] = {
-        "dtype": dtype,
-        "use_bias": bool(module.bias),
-        "kernel_initializer": "zeros",
-        "recurrent_initializer": "zeros",
-        "bias_initializer": "zeros",
-    }
-    if mode == "LSTM":
-        cell = LSTMCell(module.hidden_size, unit_forget_bias=False, **kwargs)
-    elif mode == "GRU":
-        cell = GRUCell(module.hidden_size, reset_after=True, **kwargs)
-    else:
-        activation = "tanh" if mode == "RNN_TANH" else "relu"
-        cell = SimpleRNNCell(module.hidden_size, activation=activation, **kwargs)
+    cell_class, arguments = _cell_class(mode)
+    cell = cell_class(module.hidden_size, dtype=dtype, use_bias=bool(module.bias), **arguments)
     cell.build((None, module.input_size))
     bias = (_numpy(module.bias_ih), _numpy(module.bias_hh)) if module.bias else (None, None)
     cell.set_weights(
