@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "kernel.hpp"
-#include "rnnkit/thread_pool.hpp"
+#include "rnnkit/runtime/thread_pool.hpp"
 #include "state_lock.hpp"
 
 namespace py = pybind11;

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "rnnkit/executor.hpp"
-#include "rnnkit/kernel_table.hpp"
+#include "rnnkit/runtime/executor.hpp"
+#include "rnnkit/runtime/kernel_table.hpp"
 
 namespace rnnkit_bindings {
 

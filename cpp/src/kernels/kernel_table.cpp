@@ -18,12 +18,12 @@
 #include <xmmintrin.h>
 #endif
 
-#include "rnnkit/cells/gru.hpp"
-#include "rnnkit/cells/lstm.hpp"
-#include "rnnkit/cells/simple_rnn.hpp"
-#include "rnnkit/kernel_table.hpp"
-#include "rnnkit/sequence.hpp"
-#include "rnnkit/step_barrier.hpp"
+#include "rnnkit/api.hpp"
+#include "rnnkit/kernels/cells/gru.hpp"
+#include "rnnkit/kernels/cells/lstm.hpp"
+#include "rnnkit/kernels/cells/simple_rnn.hpp"
+#include "rnnkit/kernels/sequence.hpp"
+#include "rnnkit/runtime/step_barrier.hpp"  // split runs pass the runtime's barrier
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {

@@ -1,12 +1,12 @@
-#include "rnnkit/executor.hpp"
+#include "rnnkit/runtime/executor.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <utility>
 
-#include "rnnkit/step_barrier.hpp"
-#include "rnnkit/thread_pool.hpp"
+#include "rnnkit/runtime/step_barrier.hpp"
+#include "rnnkit/runtime/thread_pool.hpp"
 
 namespace rnnkit {
 

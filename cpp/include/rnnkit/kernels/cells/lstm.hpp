@@ -10,8 +10,8 @@
 
 #include <type_traits>
 
-#include "rnnkit/activations.hpp"
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {

@@ -11,8 +11,8 @@
 //   h_t = z * h_{t-1} + (1 - z) * hh
 #pragma once
 
-#include "rnnkit/activations.hpp"
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {

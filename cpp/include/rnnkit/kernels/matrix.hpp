@@ -12,8 +12,8 @@
 #endif
 
 #include "rnnkit/api.hpp"
-#include "rnnkit/isa.hpp"
-#include "rnnkit/packed_product.hpp"
+#include "rnnkit/kernels/isa.hpp"
+#include "rnnkit/kernels/packed_product.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
