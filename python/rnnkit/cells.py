@@ -221,10 +221,8 @@ class _BuiltinCell(Layer):
                 names[1],
                 self.use_bias,
                 self._reset_after(),
-                self.kernel,
-                self.recurrent_kernel,
-                self.bias,
-                self.precision == "bfloat16",
+                weights=self.weights,  # get_weights() order: the C++ cell table's
+                bf16_weights=self.precision == "bfloat16",
             )
             self._compiled = (key, kernel)
         return kernel

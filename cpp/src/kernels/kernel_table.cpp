@@ -66,14 +66,15 @@ struct KernelHolder final : AnyKernel<typename Kernel::Scalar> {
 };
 
 template <class T>
-void* create(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias) {
+void* create(const CellSpec& spec, const T* const* weights, Index count) {
+  if (count != weight_count(spec)) throw std::invalid_argument("rnnkit: wrong number of weights");
   switch (spec.cell) {
     case CellType::SimpleRNN:
-      return new KernelHolder<SimpleRNNKernel<T>>(spec, kernel, recurrent_kernel, bias);
+      return new KernelHolder<SimpleRNNKernel<T>>(spec, weights);
     case CellType::LSTM:
-      return new KernelHolder<LSTMKernel<T>>(spec, kernel, recurrent_kernel, bias);
+      return new KernelHolder<LSTMKernel<T>>(spec, weights);
     case CellType::GRU:
-      return new KernelHolder<GRUKernel<T>>(spec, kernel, recurrent_kernel, bias);
+      return new KernelHolder<GRUKernel<T>>(spec, weights);
   }
   throw std::invalid_argument("rnnkit: unknown cell type");
 }

@@ -21,8 +21,8 @@ class LSTMKernel {
  public:
   using Scalar = T;
 
-  LSTMKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
-      : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {}
+  LSTMKernel(const CellSpec& spec, const T* const* weights)
+      : spec_(spec), weights_(spec, weights) {}
 
   const CellSpec& spec() const { return spec_; }
   const CellWeights<T>& weights() const { return weights_; }
