@@ -18,7 +18,7 @@ enum class Activation : int {
   Exponential, HardSilu,
 };
 
-enum class CellType : int { SimpleRNN, LSTM, GRU };
+enum class CellType : int { SimpleRNN, LSTM, GRU, PeepholeLSTM };
 
 // One row per built-in cell: everything outside its kernel header needs to know about it.
 // Its weights, in Keras get_weights() order (see weight_shapes):
@@ -36,10 +36,13 @@ struct CellInfo {
 };
 
 inline constexpr CellInfo kCells[] = {
-    // type               name          gates states two_row_bias extra weights
-    {CellType::SimpleRNN, "simple_rnn", 1,    1,     false,       {}},
-    {CellType::LSTM,      "lstm",       4,    2,     false,       {}},
-    {CellType::GRU,       "gru",        3,    1,     true,        {}},
+    // type                  name             gates states two_row_bias extra weights
+    {CellType::SimpleRNN,    "simple_rnn",    1,    1,     false,       {}},
+    {CellType::LSTM,         "lstm",          4,    2,     false,       {}},
+    {CellType::GRU,          "gru",           3,    1,     true,        {}},
+    {CellType::PeepholeLSTM, "peephole_lstm", 4,    2,     false,
+     {"input_gate_peephole_weights", "forget_gate_peephole_weights",
+      "output_gate_peephole_weights"}},
 };
 inline constexpr Index kCellCount = sizeof(kCells) / sizeof(kCells[0]);
 

@@ -21,6 +21,7 @@
 #include "rnnkit/api.hpp"
 #include "rnnkit/kernels/cells/gru.hpp"
 #include "rnnkit/kernels/cells/lstm.hpp"
+#include "rnnkit/kernels/cells/peephole_lstm.hpp"
 #include "rnnkit/kernels/cells/simple_rnn.hpp"
 #include "rnnkit/kernels/sequence.hpp"
 #include "rnnkit/runtime/step_barrier.hpp"  // split runs pass the runtime's barrier
@@ -75,6 +76,8 @@ void* create(const CellSpec& spec, const T* const* weights, Index count) {
       return new KernelHolder<LSTMKernel<T>>(spec, weights);
     case CellType::GRU:
       return new KernelHolder<GRUKernel<T>>(spec, weights);
+    case CellType::PeepholeLSTM:
+      return new KernelHolder<PeepholeLSTMKernel<T>>(spec, weights);
   }
   throw std::invalid_argument("rnnkit: unknown cell type");
 }
