@@ -1,8 +1,8 @@
 """Split steps: with few rows (batch 1 above all), rnnkit's threads share every step's columns,
 each computing some units of every gate for all rows and passing a barrier after each step
-(cpp/include/rnnkit/sequence.hpp, run_sequence_part). Every case first checks that the split is
-really taken (Kernel.split_parts), then that it gives bit for bit the numbers of one thread, over
-cells, directions, layouts, chunkings, precisions and states; masks and GRU with
+(cpp/include/rnnkit/kernels/sequence.hpp, run_sequence_part). Every case first checks that the
+split is really taken (Kernel.split_parts), then that it gives bit for bit the numbers of one
+thread, over cells, directions, layouts, chunkings, precisions and states; masks and GRU with
 reset_after=False never split."""
 
 import numpy as np

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "rnnkit/kernel_table.hpp"
-#include "rnnkit/thread_pool.hpp"
+#include "rnnkit/runtime/kernel_table.hpp"
+#include "rnnkit/runtime/thread_pool.hpp"
 
 namespace py = pybind11;
 

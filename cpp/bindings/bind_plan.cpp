@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "kernel.hpp"
-#include "rnnkit/thread_pool.hpp"
+#include "rnnkit/runtime/thread_pool.hpp"
 #include "state_lock.hpp"
 
 namespace py = pybind11;
@@ -94,9 +94,7 @@ class Plan {
     run_offset_ = bytes;
     threads_ = rnnkit::ThreadPool::instance().threads();
     for (const Kernel<T>* kernel : kernels_) {
-      const auto& spec = kernel->spec();
-      flops_ += 2.0 * batch_ * steps_ * (spec.input_dim + spec.units) *
-                rnnkit::gate_count(spec.cell) * spec.units;
+      flops_ += rnnkit::sequence_flops(kernel->spec(), batch_, steps_);
     }
   }
 

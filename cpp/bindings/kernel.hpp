@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "rnnkit/executor.hpp"
-#include "rnnkit/kernel_table.hpp"
+#include "rnnkit/runtime/executor.hpp"
+#include "rnnkit/runtime/kernel_table.hpp"
 
 namespace rnnkit_bindings {
 
@@ -27,12 +27,10 @@ using rnnkit::CellSpec;
 using rnnkit::CellType;
 using rnnkit::Index;
 
-
 // Names in enum order: Python reads them from here, so the two lists cannot drift apart.
 constexpr std::array<const char*, 13> kActivationNames = {
     "linear", "tanh",     "sigmoid",  "hard_sigmoid", "relu",        "elu",      "selu",
     "softsign", "softplus", "swish", "gelu",         "exponential", "hard_silu"};
-constexpr std::array<const char*, 3> kCellNames = {"simple_rnn", "lstm", "gru"};
 
 template <class Enum, std::size_t N>
 Enum from_name(const std::array<const char*, N>& names, const std::string& name,
@@ -41,6 +39,29 @@ Enum from_name(const std::array<const char*, N>& names, const std::string& name,
     if (name == names[i]) return static_cast<Enum>(i);
   }
   throw py::value_error(std::string("unknown ") + what + " '" + name + "'");
+}
+
+// A built-in cell by its name in api.hpp's cell table.
+inline CellType cell_from_name(const std::string& name) {
+  std::string known;
+  for (const rnnkit::CellInfo& row : rnnkit::kCells) {
+    if (name == row.name) return row.type;
+    known += (known.empty() ? "" : ", ") + std::string(row.name);
+  }
+  throw py::value_error("unknown cell '" + name + "'; known: " + known);
+}
+
+// The spec of a cell (activations aside) as Python describes it; units and input_dim checked.
+inline CellSpec cell_spec(const std::string& cell, Index units, Index input_dim, bool use_bias,
+                          bool reset_after) {
+  CellSpec spec;
+  spec.cell = cell_from_name(cell);
+  spec.units = units;
+  spec.input_dim = input_dim;
+  spec.use_bias = use_bias;
+  spec.reset_after = reset_after;
+  if (units <= 0 || input_dim <= 0) throw py::value_error("units and input_dim must be positive");
+  return spec;
 }
 
 inline void require(bool ok, const std::string& message) {
@@ -53,31 +74,75 @@ const char* dtype_name() {
 }
 
 template <class T>
-void require_dtype(const py::array& a, const char* name) {
+void require_dtype(const py::array& a, const std::string& name) {
   // Equivalence, not identity: an unpickled array carries an equal but distinct dtype object.
   if (!py::isinstance<py::array_t<T>>(a)) {
-    throw py::type_error(std::string(name) + " must be a " + dtype_name<T>() + " array");
+    throw py::type_error(name + " must be a " + dtype_name<T>() + " array");
   }
 }
 
 // The kernels read and write whole elements through T*: a view at an odd byte offset (NumPy
 // allows it) would be undefined behaviour (UBSan: "misaligned address").
 template <class T>
-void require_aligned(const py::array& a, const char* name) {
+void require_aligned(const py::array& a, const std::string& name) {
   require(reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) == 0,
-          std::string(name) + " must be aligned to its element size");
+          name + " must be aligned to its element size");
 }
 
 template <class T>
-const T* c_contiguous(const py::array& a, const char* name, std::vector<Index> shape) {
+const T* c_contiguous(const py::array& a, const std::string& name, std::vector<Index> shape) {
   require_dtype<T>(a, name);
-  require(a.ndim() == static_cast<py::ssize_t>(shape.size()), std::string(name) + ": wrong rank");
+  require(a.ndim() == static_cast<py::ssize_t>(shape.size()), name + ": wrong rank");
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    require(a.shape(i) == shape[i], std::string(name) + ": wrong shape");
+    require(a.shape(i) == shape[i], name + ": wrong shape");
   }
-  require((a.flags() & py::array::c_style) != 0, std::string(name) + " must be C-contiguous");
+  require((a.flags() & py::array::c_style) != 0, name + " must be C-contiguous");
   require_aligned<T>(a, name);
   return static_cast<const T*>(a.data());
+}
+
+// "(3, 8)", "(8,)": a shape as Python prints it.
+template <class Dims>
+std::string shape_text(const Dims& dims, Index rank) {
+  std::string text = "(";
+  for (Index i = 0; i < rank; ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + (rank == 1 ? ",)" : ")");
+}
+
+// The weight list as create() takes it, checked against the cell table: how many, and each
+// one's dtype, shape and layout, every message naming the weight.
+template <class T>
+std::vector<const T*> weight_pointers(const CellSpec& spec, const py::list& weights) {
+  const rnnkit::WeightShapes expected = rnnkit::weight_shapes(spec);
+  if (static_cast<Index>(weights.size()) != expected.count) {
+    std::string names;
+    for (Index i = 0; i < expected.count; ++i) {
+      names += (i ? ", " : "") + std::string(expected.items[i].name);
+    }
+    throw py::value_error("weights: expected " + std::to_string(expected.count) + " arrays (" +
+                          names + "), received " + std::to_string(weights.size()));
+  }
+  std::vector<const T*> pointers;
+  for (Index i = 0; i < expected.count; ++i) {
+    const rnnkit::WeightShape& shape = expected.items[i];
+    const std::string name = "weights[" + std::to_string(i) + "] (" + shape.name + ")";
+    const py::object item = weights[static_cast<std::size_t>(i)];
+    if (!py::isinstance<py::array_t<T>>(item)) {
+      const std::string received = py::isinstance<py::array>(item)
+                                       ? "a " + std::string(py::str(item.attr("dtype"))) + " array"
+                                       : Py_TYPE(item.ptr())->tp_name;
+      throw py::type_error(name + " must be a " + dtype_name<T>() + " array, received " +
+                           received);
+    }
+    const auto array = py::reinterpret_borrow<py::array>(item);
+    const bool same = array.ndim() == shape.rank &&
+                      std::equal(shape.dims, shape.dims + shape.rank, array.shape());
+    require(same, name + ": expected shape " + shape_text(shape.dims, shape.rank) +
+                      ", received " + shape_text(array.shape(), array.ndim()));
+    pointers.push_back(
+        c_contiguous<T>(array, name, std::vector<Index>(shape.dims, shape.dims + shape.rank)));
+  }
+  return pointers;
 }
 
 // Element strides of a 3-d array whose last axis is contiguous.
@@ -131,32 +196,19 @@ void check_workspace_size(const CellSpec& spec, Index batch, Index steps) {
 template <class T>
 class Kernel {
  public:
+  // weights: in the order and shapes of rnnkit::weight_shapes (Keras get_weights() order).
   Kernel(const std::string& cell, Index units, Index input_dim, const std::string& activation,
          const std::string& recurrent_activation, bool use_bias, bool reset_after,
-         const py::array& kernel, const py::array& recurrent_kernel, const py::object& bias,
-         bool bf16_weights)
-      : table_(&rnnkit::active_table()) {
-    spec_.cell = from_name<CellType>(kCellNames, cell, "cell");
-    spec_.units = units;
-    spec_.input_dim = input_dim;
+         const py::list& weights, bool bf16_weights)
+      : table_(&rnnkit::active_table()),
+        spec_(cell_spec(cell, units, input_dim, use_bias, reset_after)) {
     spec_.activation = from_name<Activation>(kActivationNames, activation, "activation");
     spec_.recurrent_activation =
         from_name<Activation>(kActivationNames, recurrent_activation, "recurrent_activation");
-    spec_.use_bias = use_bias;
-    spec_.reset_after = reset_after;
     spec_.bf16_weights = bf16_weights;
     require(!bf16_weights || sizeof(T) == 4, "bfloat16 weights need float32");
-    require(units > 0 && input_dim > 0, "units and input_dim must be positive");
-    const Index width = rnnkit::gate_count(spec_.cell) * units;
-    const T* k = c_contiguous<T>(kernel, "kernel", {input_dim, width});
-    const T* r = c_contiguous<T>(recurrent_kernel, "recurrent_kernel", {units, width});
-    const T* b = nullptr;
-    if (use_bias) {
-      const bool two_rows = spec_.cell == CellType::GRU && reset_after;
-      b = c_contiguous<T>(bias.cast<py::array>(), "bias",
-                          two_rows ? std::vector<Index>{2, width} : std::vector<Index>{width});
-    }
-    handle_ = functions().create(spec_, k, r, b);
+    const std::vector<const T*> pointers = weight_pointers<T>(spec_, weights);
+    handle_ = functions().create(spec_, pointers.data(), static_cast<Index>(pointers.size()));
   }
   ~Kernel() { functions().destroy(handle_); }
   Kernel(const Kernel&) = delete;

@@ -5,7 +5,12 @@ from collections.abc import Callable
 import numpy as np
 
 ACTIVATIONS: tuple[str, ...]
-CELLS: tuple[str, ...]
+# One dict per built-in cell: {"name": str, "gates": int, "states": int}.
+CELLS: tuple[dict[str, str | int], ...]
+
+def weight_shapes(
+    cell: str, units: int, input_dim: int, use_bias: bool, reset_after: bool
+) -> list[tuple[str, tuple[int, ...]]]: ...
 
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...
@@ -24,9 +29,8 @@ class _Kernel:
         recurrent_activation: str,
         use_bias: bool,
         reset_after: bool,
-        kernel: np.ndarray,
-        recurrent_kernel: np.ndarray,
-        bias: np.ndarray | None,
+        weights: list[np.ndarray],  # in weight_shapes() order and shapes
+        bf16_weights: bool = False,
     ) -> None: ...
     def run(
         self,

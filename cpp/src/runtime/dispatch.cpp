@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "rnnkit/kernel_table.hpp"
+#include "rnnkit/runtime/kernel_table.hpp"
 
 namespace rnnkit {
 

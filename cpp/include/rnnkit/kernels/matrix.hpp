@@ -12,8 +12,8 @@
 #endif
 
 #include "rnnkit/api.hpp"
-#include "rnnkit/isa.hpp"
-#include "rnnkit/packed_product.hpp"
+#include "rnnkit/kernels/isa.hpp"
+#include "rnnkit/kernels/packed_product.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -61,16 +61,18 @@ struct CellWeights {
   PackedWeights<T> kernel;            // (input_dim, gates*units) and the input bias
   PackedWeights<T> recurrent_kernel;  // (units, gates*units) and the recurrent bias, if any
 
+  // weights: the cell's weight list (api.hpp); its bias, if any, goes with the input product.
   // recurrent_bias_data: a bias for the recurrent product alone (the GRU's with reset_after).
-  CellWeights(const CellSpec& spec, const T* kernel_data, const T* recurrent_data,
-              const T* input_bias_data, const T* recurrent_bias_data = nullptr) {
+  CellWeights(const CellSpec& spec, const T* const* weights,
+              const T* recurrent_bias_data = nullptr) {
     const Index width = gate_count(spec.cell) * spec.units;
     const bool bf16 = spec.bf16_weights;  // biases rounded too: every path computes the same
+    const T* input_bias_data = spec.use_bias ? weights[kBiasWeight] : nullptr;
     RowVector<T> input_bias, recurrent_bias;
-    kernel = PackedWeights<T>(kernel_data, spec.input_dim, width, 0, width, bf16,
+    kernel = PackedWeights<T>(weights[kKernelWeight], spec.input_dim, width, 0, width, bf16,
                               maybe_rounded(input_bias_data, width, bf16, input_bias));
     recurrent_kernel =
-        PackedWeights<T>(recurrent_data, spec.units, width, 0, width, bf16,
+        PackedWeights<T>(weights[kRecurrentWeight], spec.units, width, 0, width, bf16,
                          maybe_rounded(recurrent_bias_data, width, bf16, recurrent_bias));
   }
 };

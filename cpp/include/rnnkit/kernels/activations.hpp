@@ -21,7 +21,7 @@
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "rnnkit/api.hpp"
-#include "rnnkit/isa.hpp"
+#include "rnnkit/kernels/isa.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {

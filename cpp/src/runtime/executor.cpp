@@ -1,12 +1,12 @@
-#include "rnnkit/executor.hpp"
+#include "rnnkit/runtime/executor.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <utility>
 
-#include "rnnkit/step_barrier.hpp"
-#include "rnnkit/thread_pool.hpp"
+#include "rnnkit/runtime/step_barrier.hpp"
+#include "rnnkit/runtime/thread_pool.hpp"
 
 namespace rnnkit {
 
@@ -27,8 +27,6 @@ constexpr Index kRowGroup = 64;
 constexpr double kMinSplitStepFlops = 1e5;
 constexpr Index kSplitRowsPerThread = 4;
 
-std::size_t round_up(std::size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
-
 // The rows [first, first + count) of io: every array is offset by whole batch rows.
 template <class T>
 SequenceIO<T> rows_of(const SequenceIO<T>& io, Index first, Index count, Index units) {
@@ -46,7 +44,7 @@ SequenceIO<T> rows_of(const SequenceIO<T>& io, Index first, Index count, Index u
 
 }  // namespace
 
-AlignedBuffer::AlignedBuffer(std::size_t bytes) : size_(round_up(bytes)) {
+AlignedBuffer::AlignedBuffer(std::size_t bytes) : size_(aligned_size(bytes)) {
   if (size_ == 0) return;
   data_ = std::aligned_alloc(kAlignment, size_);
   if (data_ == nullptr) throw std::bad_alloc();
@@ -74,13 +72,18 @@ WorkspaceCache::Lease::Lease(WorkspaceCache& cache, std::size_t bytes)
   data_ = cache.buffer_.data();
 }
 
-std::size_t aligned_size(std::size_t bytes) { return round_up(bytes); }
+std::size_t aligned_size(std::size_t bytes) {
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+double sequence_flops(const CellSpec& spec, Index batch, Index steps) {
+  return 2.0 * batch * steps * (spec.input_dim + spec.units) * gate_count(spec.cell) * spec.units;
+}
 
 template <class T>
 Slices plan_slices(const KernelFunctions<T>& functions, const void* kernel, const CellSpec& spec,
                    Index batch, Index steps, Index chunk_steps, bool has_mask) {
-  const double flops =
-      2.0 * batch * steps * (spec.input_dim + spec.units) * gate_count(spec.cell) * spec.units;
+  const double flops = sequence_flops(spec, batch, steps);
   const Index by_work = static_cast<Index>(flops / kMinFlopsPerSlice);
   Slices slices;
   const Index parts = std::min<Index>(
@@ -90,7 +93,7 @@ Slices plan_slices(const KernelFunctions<T>& functions, const void* kernel, cons
       batch < kSplitRowsPerThread * parts) {
     slices.split_parts = static_cast<int>(parts);
     // A run the pool cannot take at once falls back to one thread: room for either.
-    slices.offset[1] = round_up(std::max(
+    slices.offset[1] = aligned_size(std::max(
         functions.split_workspace_bytes(kernel, batch, steps, chunk_steps, slices.split_parts),
         functions.workspace_bytes(kernel, batch, steps, chunk_steps, has_mask)));
     return slices;
@@ -105,7 +108,7 @@ Slices plan_slices(const KernelFunctions<T>& functions, const void* kernel, cons
   for (Index s = 0; s < slices.count; ++s) {
     const std::size_t bytes = functions.workspace_bytes(
         kernel, slices.first[s + 1] - slices.first[s], steps, chunk_steps, has_mask);
-    slices.offset[s + 1] = slices.offset[s] + round_up(bytes);
+    slices.offset[s + 1] = slices.offset[s] + aligned_size(bytes);
   }
   return slices;
 }

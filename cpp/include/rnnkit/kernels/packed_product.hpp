@@ -27,7 +27,7 @@
 #include <Eigen/Core>
 
 #include "rnnkit/api.hpp"
-#include "rnnkit/isa.hpp"
+#include "rnnkit/kernels/isa.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {

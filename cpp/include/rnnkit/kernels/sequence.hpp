@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -40,23 +40,6 @@ inline Index chunk_length(Index requested, Index steps, Index batch, Index width
       static_cast<Index>(kChunkBytes / (element_size * std::max<Index>(batch * width, 1)));
   return std::max<Index>(1, std::min({by_rows, by_bytes, steps}));
 }
-
-// Working memory of one run: one aligned block, uninitialised, allocated before the time loop
-// (never inside it). Throws std::bad_alloc when it cannot be had.
-template <class T>
-class Workspace {
- public:
-  explicit Workspace(std::size_t elements)
-      : data_(elements == 0 ? nullptr
-                            : static_cast<T*>(Eigen::internal::aligned_malloc(sizeof(T) * elements))) {}
-  ~Workspace() { Eigen::internal::aligned_free(data_); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  T* data() const { return data_; }
-
- private:
-  T* data_;
-};
 
 // Batch-major rows of several steps are copied into one matrix before their projection.
 inline Index staging_elements(Index chunk, Index batch, Index input_dim) {
@@ -108,8 +91,9 @@ void project_inputs(const CellWeights<T>& w, const SequenceIO<T>& io, Index firs
   w.kernel.multiply(rows, stride, count * batch, proj, width);
 }
 
+// workspace: workspace_elements(...) elements, allocated by the caller (once, not per step).
 template <class Kernel, class T>
-void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = nullptr) {
+void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace) {
   const CellSpec& spec = kernel.spec();
   const Index batch = io.batch, steps = io.steps, units = spec.units;
   const Index width = gate_count(spec.cell) * units;
@@ -122,10 +106,7 @@ void run_sequence(const Kernel& kernel, const SequenceIO<T>& io, T* workspace = 
   }
 
   const Index chunk = chunk_length(io.chunk_steps, steps, batch, width, sizeof(T));
-  Workspace<T> owned(workspace != nullptr
-                         ? 0
-                         : workspace_elements(kernel, batch, steps, io.chunk_steps, masked));
-  T* proj = workspace != nullptr ? workspace : owned.data();
+  T* proj = workspace;
   T* scratch = proj + chunk * batch * width;
   T* staging = scratch + kernel.scratch_size(batch);
   T* candidate[2] = {nullptr, nullptr};  // new states before the mask decides

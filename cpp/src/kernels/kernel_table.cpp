@@ -18,12 +18,13 @@
 #include <xmmintrin.h>
 #endif
 
-#include "rnnkit/cells/gru.hpp"
-#include "rnnkit/cells/lstm.hpp"
-#include "rnnkit/cells/simple_rnn.hpp"
-#include "rnnkit/kernel_table.hpp"
-#include "rnnkit/sequence.hpp"
-#include "rnnkit/step_barrier.hpp"
+#include "rnnkit/api.hpp"
+#include "rnnkit/kernels/cells/gru.hpp"
+#include "rnnkit/kernels/cells/lstm.hpp"
+#include "rnnkit/kernels/cells/peephole_lstm.hpp"
+#include "rnnkit/kernels/cells/simple_rnn.hpp"
+#include "rnnkit/kernels/sequence.hpp"
+#include "rnnkit/runtime/step_barrier.hpp"  // split runs pass the runtime's barrier
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -66,14 +67,17 @@ struct KernelHolder final : AnyKernel<typename Kernel::Scalar> {
 };
 
 template <class T>
-void* create(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias) {
+void* create(const CellSpec& spec, const T* const* weights, Index count) {
+  if (count != weight_count(spec)) throw std::invalid_argument("rnnkit: wrong number of weights");
   switch (spec.cell) {
     case CellType::SimpleRNN:
-      return new KernelHolder<SimpleRNNKernel<T>>(spec, kernel, recurrent_kernel, bias);
+      return new KernelHolder<SimpleRNNKernel<T>>(spec, weights);
     case CellType::LSTM:
-      return new KernelHolder<LSTMKernel<T>>(spec, kernel, recurrent_kernel, bias);
+      return new KernelHolder<LSTMKernel<T>>(spec, weights);
     case CellType::GRU:
-      return new KernelHolder<GRUKernel<T>>(spec, kernel, recurrent_kernel, bias);
+      return new KernelHolder<GRUKernel<T>>(spec, weights);
+    case CellType::PeepholeLSTM:
+      return new KernelHolder<PeepholeLSTMKernel<T>>(spec, weights);
   }
   throw std::invalid_argument("rnnkit: unknown cell type");
 }

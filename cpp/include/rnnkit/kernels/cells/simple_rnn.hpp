@@ -4,8 +4,8 @@
 // The driver has already put x_t · kernel + bias into `gates`.
 #pragma once
 
-#include "rnnkit/activations.hpp"
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -15,8 +15,8 @@ class SimpleRNNKernel {
  public:
   using Scalar = T;
 
-  SimpleRNNKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
-      : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {}
+  SimpleRNNKernel(const CellSpec& spec, const T* const* weights)
+      : spec_(spec), weights_(spec, weights) {}
 
   const CellSpec& spec() const { return spec_; }
   const CellWeights<T>& weights() const { return weights_; }

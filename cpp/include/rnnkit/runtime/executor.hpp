@@ -63,6 +63,10 @@ struct Slices {
 // Rounds up to the 64-byte alignment every workspace block keeps.
 std::size_t aligned_size(std::size_t bytes);
 
+// Flops of a run's input and recurrent products (the rest is small next to them): the estimate
+// that decides how a run is threaded and whether a call releases the GIL.
+double sequence_flops(const CellSpec& spec, Index batch, Index steps);
+
 template <class T>
 Slices plan_slices(const KernelFunctions<T>& functions, const void* kernel, const CellSpec& spec,
                    Index batch, Index steps, Index chunk_steps, bool has_mask);

@@ -1,4 +1,4 @@
-#include "rnnkit/step_barrier.hpp"
+#include "rnnkit/runtime/step_barrier.hpp"
 
 #include <thread>
 

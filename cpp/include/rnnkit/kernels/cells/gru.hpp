@@ -11,8 +11,8 @@
 //   h_t = z * h_{t-1} + (1 - z) * hh
 #pragma once
 
-#include "rnnkit/activations.hpp"
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
@@ -22,13 +22,15 @@ class GRUKernel {
  public:
   using Scalar = T;
 
-  GRUKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
+  GRUKernel(const CellSpec& spec, const T* const* weights)
       : spec_(spec),
-        weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr,
-                 spec.use_bias && spec.reset_after ? bias + 3 * spec.units : nullptr) {
+        weights_(spec, weights,
+                 spec.use_bias && spec.reset_after ? weights[kBiasWeight] + 3 * spec.units
+                                                   : nullptr) {
     if (!spec.reset_after) {  // r is needed between the two recurrent products
       const Index units = spec.units;
       const bool bf16 = spec.bf16_weights;
+      const T* recurrent_kernel = weights[kRecurrentWeight];
       recurrent_zr_ = PackedWeights<T>(recurrent_kernel, units, 3 * units, 0, 2 * units, bf16);
       recurrent_h_ = PackedWeights<T>(recurrent_kernel, units, 3 * units, 2 * units, units, bf16);
     }

@@ -1,4 +1,4 @@
-#include "rnnkit/thread_pool.hpp"
+#include "rnnkit/runtime/thread_pool.hpp"
 
 #include <chrono>
 #include <cstdlib>

@@ -10,19 +10,43 @@
 
 #include <type_traits>
 
-#include "rnnkit/activations.hpp"
-#include "rnnkit/matrix.hpp"
+#include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
+
+// The two halves of the gate math over n units of one row, as Keras's _compute_carry_and_output
+// splits it (the peephole LSTM adds its terms before each: peephole_lstm.hpp). z points at the
+// units' i gate; the f, c and o gates follow, `units` apart.
+// c_t = recurrent_activation(z_f) * c_{t-1} + recurrent_activation(z_i) * activation(z_c);
+// c_out may alias c_in.
+template <class T>
+void lstm_carry(const CellSpec& spec, T* z, const T* c_in, T* c_out, Index n) {
+  const Index units = spec.units;
+  activate(spec.recurrent_activation, z, z, n);                  // i
+  activate(spec.recurrent_activation, z + units, z + units, n);  // f
+  activate(spec.activation, z + 2 * units, z + 2 * units, n);    // c candidate
+  const ConstArrayMap<T> i(z, n), f(z + units, n), g(z + 2 * units, n);
+  ArrayMap<T>(c_out, n) = f * ConstArrayMap<T>(c_in, n) + i * g;
+}
+
+// h_t = recurrent_activation(z_o) * activation(c_t).
+template <class T>
+void lstm_output(const CellSpec& spec, T* z, const T* c, T* h_out, Index n) {
+  T* o = z + 3 * spec.units;
+  activate(spec.recurrent_activation, o, o, n);
+  activate(spec.activation, c, h_out, n);
+  ArrayMap<T>(h_out, n) *= ConstArrayMap<T>(o, n);
+}
 
 template <class T>
 class LSTMKernel {
  public:
   using Scalar = T;
 
-  LSTMKernel(const CellSpec& spec, const T* kernel, const T* recurrent_kernel, const T* bias)
-      : spec_(spec), weights_(spec, kernel, recurrent_kernel, spec.use_bias ? bias : nullptr) {}
+  LSTMKernel(const CellSpec& spec, const T* const* weights)
+      : spec_(spec), weights_(spec, weights) {}
 
   const CellSpec& spec() const { return spec_; }
   const CellWeights<T>& weights() const { return weights_; }
@@ -64,18 +88,10 @@ class LSTMKernel {
       }
     }
     for (Index r = 0; r < rows; ++r) {
-      T* row = gates + r * width + first;
+      T* z = gates + r * width + first;
       const Index at = r * units + first;
-      activate(spec_.recurrent_activation, row, row, n);  // i
-      activate(spec_.recurrent_activation, row + units, row + units, n);  // f
-      activate(spec_.activation, row + 2 * units, row + 2 * units, n);  // c candidate
-      activate(spec_.recurrent_activation, row + 3 * units, row + 3 * units, n);  // o
-      const ConstArrayMap<T> i(row, n), f(row + units, n), g(row + 2 * units, n),
-          o(row + 3 * units, n);
-      ArrayMap<T> c(c_out + at, n), h(h_out + at, n);
-      c = f * ConstArrayMap<T>(c_in + at, n) + i * g;
-      activate(spec_.activation, c.data(), h.data(), n);
-      h *= o;
+      lstm_carry(spec_, z, c_in + at, c_out + at, n);
+      lstm_output(spec_, z, c_out + at, h_out + at, n);
     }
   }
 
