@@ -8,7 +8,7 @@ import pytest
 
 import rnnkit
 from rnnkit import _core
-from rnnkit.cells import round_to_bfloat16
+from rnnkit.layers.recurrent.builtin import round_to_bfloat16
 
 PEEPHOLES = [
     "input_gate_peephole_weights",

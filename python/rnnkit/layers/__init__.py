@@ -1,6 +1,7 @@
 """The `keras.layers` namespace of rnnkit: code written against `keras.layers` runs with
 `import rnnkit as keras`. Re-exports only; each layer lives in the module of its kind."""
 
+from . import recurrent
 from .base import Layer
 from .core import (
     Activation,
@@ -13,17 +14,7 @@ from .core import (
     Reshape,
     TimeDistributed,
 )
-from .recurrent import (
-    GRU,
-    LSTM,
-    RNN,
-    Bidirectional,
-    GRUCell,
-    LSTMCell,
-    SimpleRNN,
-    SimpleRNNCell,
-    StackedRNNCells,
-)
+from .recurrent import *  # noqa: F403 -- listed once, in recurrent.__all__
 from .regularization import (
     AlphaDropout,
     Dropout,
@@ -35,30 +26,22 @@ from .regularization import (
 )
 
 __all__ = [
+    *recurrent.__all__,
     "Activation",
     "AlphaDropout",
-    "Bidirectional",
     "Dense",
     "Dropout",
     "Embedding",
     "Flatten",
-    "GRU",
-    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "InputLayer",
-    "LSTM",
-    "LSTMCell",
     "Layer",
     "Masking",
-    "RNN",
     "RepeatVector",
     "Reshape",
-    "SimpleRNN",
-    "SimpleRNNCell",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
-    "StackedRNNCells",
     "TimeDistributed",
 ]

@@ -3,7 +3,7 @@ cell, the convenience layers, stacks and Bidirectional."""
 
 from .bidirectional import Bidirectional
 from .gru import GRU, GRUCell
-from .lstm import LSTM, LSTMCell
+from .lstm import LSTM, LSTMCell, PeepholeLSTM, PeepholeLSTMCell
 from .rnn import RNN
 from .simple_rnn import SimpleRNN, SimpleRNNCell
 from .stacked import StackedRNNCells
@@ -15,6 +15,8 @@ __all__ = [
     "Bidirectional",
     "GRUCell",
     "LSTMCell",
+    "PeepholeLSTM",
+    "PeepholeLSTMCell",
     "SimpleRNN",
     "SimpleRNNCell",
     "StackedRNNCells",

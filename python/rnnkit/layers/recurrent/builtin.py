@@ -77,8 +77,8 @@ class BuiltinCell(Layer):
     """
 
     CORE_NAME = ""  # the C++ cell table's name of this cell ("lstm", ...)
-    GATES = 1
-    STATES = 1
+    GATES = 1  # from the C++ cell table
+    STATES = 1  # from the C++ cell table
     ARGUMENTS: dict[str, Any] = {
         "units": registry.REQUIRED,
         "activation": "tanh",
@@ -97,6 +97,8 @@ class BuiltinCell(Layer):
         super().__init_subclass__(**kwargs)
         cls.__signature__ = registry.signature(cls.ARGUMENTS)
         if cls.CORE_NAME:
+            (row,) = [row for row in _core.CELLS if row["name"] == cls.CORE_NAME]
+            cls.GATES, cls.STATES = row["gates"], row["states"]
             registry.register_cell(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -155,15 +157,30 @@ class BuiltinCell(Layer):
             init = type(init)(**{**init.get_config(), "seed": self.seed + offset})
         return init
 
-    def _bias_shape(self) -> tuple[int, ...]:
-        return (self.GATES * self.units,)
+    # The argument that initializes each weight, and the offset of its seed stream; any other
+    # weight (a cell's extra weights) is drawn with kernel_initializer, as tf.keras 2 does.
+    _INITIALIZED_BY = {
+        "kernel": ("kernel_initializer", 0),
+        "recurrent_kernel": ("recurrent_initializer", 1),
+        "bias": ("bias_initializer", 2),
+    }
 
-    def _bias_initializer(self) -> Any:
-        return self._initializer(self.bias_initializer, 2)
+    def _weight_initializer(self, name: str, index: int) -> Any:
+        argument, offset = self._INITIALIZED_BY.get(name, ("kernel_initializer", index))
+        return self._initializer(getattr(self, argument), offset)
+
+    def weight_shapes(self, input_dim: int) -> list[tuple[str, tuple[int, ...]]]:
+        """Each weight's name and shape, in get_weights() order: the C++ cell table's."""
+        return _core.weight_shapes(
+            self.CORE_NAME, self.units, input_dim, self.use_bias, self._flag("reset_after")
+        )
+
+    def _flag(self, name: str) -> bool:
+        """A flag of the C++ cell description that only some cells have (GRU's reset_after)."""
+        return bool(getattr(self, name, False))
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        input_dim = input_shape[-1]
-        _positive_int(input_dim, "input_shape[-1]")
+        input_dim = _positive_int(input_shape[-1], "input_shape[-1]")
         width = self.GATES * self.units
         # Weights past the address space: MemoryError (NumPy would say ValueError "array is too
         # big"), as for any other allocation too large to make.
@@ -176,23 +193,15 @@ class BuiltinCell(Layer):
             )
         created = len(self._weights)
         try:
-            self.kernel = self.add_weight(
-                (input_dim, width), self._initializer(self.kernel_initializer, 0), name="kernel"
-            )
-            self.recurrent_kernel = self.add_weight(
-                (self.units, width),
-                self._initializer(self.recurrent_initializer, 1),
-                name="recurrent_kernel",
-            )
-            self.bias = (
-                self.add_weight(self._bias_shape(), self._bias_initializer(), name="bias")
-                if self.use_bias
-                else None
-            )
+            for index, (name, shape) in enumerate(self.weight_shapes(input_dim)):
+                initializer = self._weight_initializer(name, index)
+                setattr(self, name, self.add_weight(shape, initializer, name=name))
         except BaseException:  # e.g. MemoryError: no half-made weights stay behind
             del self._weights[created:]
             del self._weight_names[created:]
             raise
+        if not self.use_bias:
+            self.bias = None
         self.built = True
 
     def _on_weights_changed(self) -> None:
@@ -206,9 +215,6 @@ class BuiltinCell(Layer):
         return self.kernel.shape[0] if self.built else None
 
     # ----------------------------------------------------------------- C++ path
-    def _reset_after(self) -> bool:
-        return False
-
     def compiled_kernel(self) -> Any | None:
         """The `_core` kernel of the current weights, or None when an activation is a Python
         callable (then only the NumPy step can run this cell)."""
@@ -231,25 +237,23 @@ class BuiltinCell(Layer):
                 names[0],
                 names[1],
                 self.use_bias,
-                self._reset_after(),
-                self.kernel,
-                self.recurrent_kernel,
-                self.bias,
-                self.precision == "bfloat16",
+                self._flag("reset_after"),
+                weights=self.weights,  # get_weights() order: the C++ cell table's
+                bf16_weights=self.precision == "bfloat16",
             )
             self._compiled = (key, kernel)
         return kernel
 
     # ----------------------------------------------------------------- NumPy path
-    def _step_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """kernel, recurrent_kernel, bias as the step computes with them: the weights, or with
-        precision='bfloat16' the weights rounded to bfloat16, as the C++ kernels round them."""
-        weights = (self.kernel, self.recurrent_kernel, self.bias)
+    def _step_weights(self) -> dict[str, np.ndarray]:
+        """The weights by name as the step computes with them: as they are, or with
+        precision='bfloat16' rounded to bfloat16, as the C++ kernels round them."""
+        names = self._weight_names
         if self.precision != "bfloat16":
-            return weights
+            return dict(zip(names, self._weights))
         cached = getattr(self, "_rounded", None)
         if cached is None or cached[0] != self._weights_version:
-            rounded = tuple(None if w is None else round_to_bfloat16(w) for w in weights)
+            rounded = dict(zip(names, (round_to_bfloat16(w) for w in self._weights)))
             cached = self._rounded = (self._weights_version, rounded)
         return cached[1]
 

@@ -19,25 +19,18 @@ class GRUCell(BuiltinCell):
     """
 
     CORE_NAME = "gru"
-    GATES = 3
 
     ARGUMENTS = insert_argument(
         BuiltinCell.ARGUMENTS, "reset_after", True, after="recurrent_dropout"
     )
-
-    def _reset_after(self) -> bool:
-        return self.reset_after
-
-    def _bias_shape(self) -> tuple[int, ...]:
-        width = 3 * self.units
-        return (2, width) if self.reset_after else (width,)
 
     def call(
         self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         h_prev = states[0]
         units = self.units
-        kernel, u, bias = self._step_weights()
+        w = self._step_weights()
+        kernel, u, bias = w["kernel"], w["recurrent_kernel"], w.get("bias")
         if self.use_bias:
             input_bias, recurrent_bias = (bias[0], bias[1]) if self.reset_after else (bias, None)
         else:

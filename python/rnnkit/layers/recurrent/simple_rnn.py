@@ -18,14 +18,14 @@ class SimpleRNNCell(BuiltinCell):
     """
 
     CORE_NAME = "simple_rnn"
-    GATES = 1
 
     ARGUMENTS = {k: v for k, v in BuiltinCell.ARGUMENTS.items() if k != "recurrent_activation"}
 
     def call(
         self, inputs: np.ndarray, states: Sequence[np.ndarray], training: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        kernel, recurrent_kernel, bias = self._step_weights()
+        w = self._step_weights()
+        kernel, recurrent_kernel, bias = w["kernel"], w["recurrent_kernel"], w.get("bias")
         h = inputs @ kernel
         if self.use_bias:
             h = h + bias
