@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import _core
 from ..base import Layer
 from .rnn import RNN
 
@@ -195,8 +196,23 @@ class Bidirectional(Layer):
         backward_call = self.backward_layer._prepare(
             inputs, backward_state, mask, constants, training
         )
-        y = self.forward_layer._run(forward_call)
-        y_rev = self.backward_layer._run(backward_call)
+        forward, backward = self.forward_layer, self.backward_layer
+        for layer, call in ((forward, forward_call), (backward, backward_call)):
+            if not layer.built:
+                layer.build(call.x.shape)
+        if forward._runs_compiled(constants) and backward._runs_compiled(constants):
+            result = _core.run_bidirectional(  # both directions, merged in place, in C++
+                forward._plan_for(forward_call.x), backward._plan_for(backward_call.x),
+                forward_call.x, forward_call.states, backward_call.states, forward_call.mask,
+                self.merge_mode,
+            )
+            forward._keep_states(forward_call.states)
+            backward._keep_states(backward_call.states)
+            self.built = True
+            return result
+        # Custom cells: each direction through the NumPy loop, merged here.
+        y = forward._run(forward_call)
+        y_rev = backward._run(backward_call)
         self.built = True
         states: tuple = ()
         if self.return_state:

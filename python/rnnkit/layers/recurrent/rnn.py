@@ -2,8 +2,9 @@
 `time_major` and `constants`).
 
 A call is validated completely before anything changes (weights, states, built shape), then runs
-one of two paths with the same semantics: built-in cells and stacks of them go to the C++
-kernels, one call per cell over the whole sequence; any other cell, or `constants`, goes to the
+one of two paths with the same semantics: built-in cells and stacks of them go through the
+layer's C++ plan (cpp/bindings/plan.hpp: the whole stack in one C++ call; a plain repeated call
+reaches it with no Python validation at all); any other cell, or `constants`, goes to the
 NumPy loop (`loop.py`).
 """
 
@@ -107,8 +108,9 @@ class RNN(Layer):
         self._cells = cells
         self._stacked = isinstance(cell, StackedRNNCells)
         self._states: list[list[np.ndarray]] | None = None  # stateful: nested per cell
-        self._plan: Any = None  # the fast path of repeated plain calls (_make_plan)
-        # (and its call as a bare C function, set with it by __setattr__)
+        self._plan: Any = None  # the C++ plan of the last input shape (_plan_for)
+        # (and its fast path as a bare C function, set with it by __setattr__)
+        self._plan_key: Any = None  # the kernels and thread count it was made with
         # Stateful calls, reset_states and `states` take turns: a call reads the carried states
         # and replaces them, so two at once would lose one's update (docs/reliability.md). A
         # reentrant lock that a stateful plan takes in C++ (cpp/bindings/state_lock.hpp).
@@ -164,17 +166,14 @@ class RNN(Layer):
 
     # ----------------------------------------------------------------- states
     def _format_states(self, groups: list[list[np.ndarray]]) -> list[Any]:
-        """Internal nested states as Keras 3 returns them: flat for one cell, nested for a
-        stack (a cell without `get_initial_state` and an int `state_size` gets a bare array)."""
-        if not self._stacked:
-            return list(groups[0])
-        formatted: list[Any] = []
-        for cell, group in zip(self._cells, groups):
-            bare = isinstance(cell.state_size, (int, np.integer)) and not hasattr(
-                cell, "get_initial_state"
-            )
-            formatted.append(group[0] if bare else list(group))
-        return formatted
+        """States as Keras 3 returns them (the C++ plan's formatter): flat for one cell, nested
+        for a stack (a bare array for a cell without `get_initial_state` and an int
+        `state_size`)."""
+        bare = [
+            isinstance(c.state_size, (int, np.integer)) and not hasattr(c, "get_initial_state")
+            for c in self._cells
+        ]
+        return list(_core.format_states(None, groups, self._stacked, bare)[1:])
 
     def _normalize_states(
         self, states: Any, batch: int | None, argument: str
@@ -274,39 +273,33 @@ class RNN(Layer):
             and (training is False or training is None)  # anything else: _check_training
         )
         call = self._plan_call
-        if call is not None and plain:  # the fast path: one C++ call (bind_plan.cpp)
+        if call is not None and plain:  # the fast path: one C++ call (plan.hpp)
             result = call(inputs)  # a stateful plan takes _state_lock itself
             if result is not None:  # None unless `inputs` is exactly what the plan was made for
                 return result
         if self.stateful:
             with self._state_lock:
-                return self._call(inputs, initial_state, mask, constants, training, plain)
-        return self._call(inputs, initial_state, mask, constants, training, plain)
+                return self._call(inputs, initial_state, mask, constants, training)
+        return self._call(inputs, initial_state, mask, constants, training)
 
     def _call(
-        self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any,
-        plain: bool,
+        self, inputs: Any, initial_state: Any, mask: Any, constants: Any, training: Any
     ) -> Any:
-        """The validating path; a plain call leaves a plan for the next ones."""
-        result = self._run(self._prepare(inputs, initial_state, mask, constants, training))
-        if plain:
-            self._make_plan(inputs)
-        return result
+        """The validating path."""
+        return self._run(self._prepare(inputs, initial_state, mask, constants, training))
 
-    def _make_plan(self, inputs: Any) -> None:
-        """After a plain call that ran in C++ on an array needing no conversion, make the fast
-        path for further calls of that shape (see cpp/bindings/bind_plan.cpp)."""
-        if not (
-            isinstance(inputs, np.ndarray)
-            and inputs.dtype == self.dtype
-            and inputs.flags.c_contiguous
-            and self._runs_compiled(None)
-        ):
-            return
+    def _plan_for(self, x: np.ndarray) -> Any:
+        """The C++ plan for inputs of x's shape: the layer's current one, or a new one (which
+        also becomes the fast path of plain calls of that shape)."""
+        kernels = [cell.compiled_kernel() for cell in self._cells]
+        key = (*(id(k) for k in kernels), _core.get_num_threads())
+        plan = self._plan
+        if plan is not None and self._plan_key == key and plan.input_shape == list(x.shape):
+            return plan
         plan_class = _core.Plan64 if self.dtype == "float64" else _core.Plan32
-        self._plan = plan_class(
-            [cell.compiled_kernel() for cell in self._cells],
-            list(inputs.shape),
+        plan = plan_class(
+            kernels,
+            list(x.shape),
             self.time_major,
             self.go_backwards,
             self.zero_output_for_mask,
@@ -316,9 +309,11 @@ class RNN(Layer):
             self._states if self.stateful else None,
             self._state_lock if self.stateful else None,
             self._stacked,
-            [False] * len(self._cells),  # built-in cells' state groups are lists
         )
+        self._plan = plan
+        self.__dict__["_plan_key"] = key
         _runtime.layers_with_plans.add(self)
+        return plan
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "_plan" or name in _PLAN_INPUTS:
@@ -389,19 +384,31 @@ class RNN(Layer):
         if not self.built:
             self.build(call.x.shape)
         if self._runs_compiled(call.constants):
-            last, sequence, final = self._run_compiled(call.x, call.states, call.mask)
-        else:
-            last, sequence, final = self._run_python(
-                call.x, call.states, call.mask, call.constants, call.training
-            )
-        if self.stateful:
-            self._states = final
+            result = self._plan_for(call.x).run(call.x, call.states, call.mask)
+            self._keep_states(call.states)
+            return result
+        last, sequence, final = self._run_python(
+            call.x, call.states, call.mask, call.constants, call.training
+        )
+        self._keep_states(final)
         output = sequence if self.return_sequences else last
         if not self.return_state:
             return output
         if self.stateful:  # the caller must not be able to write into the carried states
             final = [[s.copy() for s in group] for group in final]
         return (output, *self._format_states(final))
+
+    def _keep_states(self, final: list[list[np.ndarray]]) -> None:
+        """A stateful layer carries a call's final states: copied into the carried arrays (which
+        the fast path writes in place), or they become the carried arrays on the first call."""
+        if not self.stateful:
+            return
+        if self._states is None or self._states[0][0].shape != final[0][0].shape:
+            self._states = [[s.copy() for s in group] for group in final]
+            return
+        for carried, new in zip(self._states, final):
+            for c, n in zip(carried, new):
+                c[...] = n
 
     def _check_constants(self, constants: Any) -> list[np.ndarray] | None:
         if constants is None:
@@ -447,40 +454,6 @@ class RNN(Layer):
                 for c in self._cells
             )
         )
-
-    def _run_compiled(
-        self, x: np.ndarray, states: list[list[np.ndarray]], mask: np.ndarray | None
-    ) -> tuple[np.ndarray | None, np.ndarray | None, list[list[np.ndarray]]]:
-        """One C++ call per cell over the whole sequence. A stack runs layer after layer: the
-        layers below write their outputs in time order (the layer above reads them as it
-        would the inputs), and every layer skips the same masked steps, which equals Keras's
-        step-by-step interleaving."""
-        batch_axis, time_axis = self._axes()
-        batch, steps = x.shape[batch_axis], x.shape[time_axis]
-        chunk = self._chunk_steps()
-        sequence_in = x
-        last = sequence = None
-        for index, cell in enumerate(self._cells):
-            top = index == len(self._cells) - 1
-            units = cell.units
-            shape = (steps, batch, units) if self.time_major else (batch, steps, units)
-            out = np.empty(shape, dtype=self.dtype) if (not top or self.return_sequences) else None
-            last = np.empty((batch, units), dtype=self.dtype) if top else None
-            cell.compiled_kernel().run(
-                sequence_in,
-                self.time_major,
-                states[index],
-                mask,
-                out,
-                last,
-                self.go_backwards,
-                self.zero_output_for_mask,
-                not top,
-                chunk,
-            )
-            sequence_in = out
-            sequence = out if top else None
-        return last, sequence, states
 
     def _chunk_steps(self) -> int:
         """The C++ driver's chunk argument: -1 = every step at once (unroll), 0 = automatic."""
