@@ -159,7 +159,7 @@ def test_peephole_lstm_matches_its_equations(threads, dtype, units, batch, go_ba
 
 
 @pytest.mark.parametrize("dtype, units, input_dim", [
-    ("float32", 256, 64), ("float64", 256, 64), ("float64", 64, 160),
+    ("float32", 256, 64), ("float64", 256, 64), ("float64", 64, 640),
 ])
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("go_backwards", [False, True])
@@ -169,7 +169,9 @@ def test_peephole_lstm_split_steps(threads, dtype, units, input_dim, batch, go_b
                                    time_major, pair):
     """Two threads sharing every step's units give the numbers of one, and of the equations."""
     rng = np.random.default_rng([units, batch])
-    steps = 80
+    # Enough work to be split, and no more: over 80 steps the cell state integrates to |c| ~ 60
+    # and float32 (NumPy's as well) strays past 1e-5 from float64.
+    steps = 24
     x = rng.standard_normal((batch, steps, input_dim)).astype(dtype)
     states = [rng.standard_normal((batch, units)).astype(dtype) for _ in range(2)]
     weights = _weights(rng, "peephole_lstm", units, input_dim, True, dtype)
