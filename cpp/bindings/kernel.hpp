@@ -1,5 +1,5 @@
 // Kernel32 / Kernel64: one built-in cell's weights, packed once by the active SIMD variant, and
-// `run` over a whole sequence. Shared by bind_kernels.cpp and bind_plan.cpp. The Python layer
+// `run` over a whole sequence. Shared by bind_kernels.cpp and plan.hpp. The Python layer
 // validates arguments with friendly messages first; the checks here only keep a wrong call from
 // ever reaching C++ with a bad pointer.
 #pragma once

@@ -1,5 +1,5 @@
 """The NumPy loop: runs any cell one step at a time, with the semantics of the C++ driver
-(cpp/include/rnnkit/sequence.hpp). It is also the readable statement of those semantics:
+(cpp/include/rnnkit/kernels/sequence.hpp). It is also the readable statement of those semantics:
 
 - steps run from first to last, or last to first with `go_backwards`, and a returned sequence is
   in processed order;
