@@ -16,14 +16,12 @@ constexpr std::size_t kAlignment = 64;
 // Below this many flops per slice, waking a worker costs more than it saves.
 constexpr double kMinFlopsPerSlice = 4e6;
 // Large batches run as slices of at most this many rows, each over the whole sequence, so that a
-// slice's gates and states stay in L2 beside the weights: 4-6 % faster at batch 256 than one
-// slice of 256 rows (LSTM, GRU, SimpleRNN with 256 units, and LSTM with 512), 1 thread.
-constexpr Index kRowGroup = 64;
+// slice's gates and states stay in L2 beside the weights (bench/README.md, "Design measurements").
+constexpr Index kSliceRows = 64;
 // Column splits (threads share each step, passing a barrier after it) for steps of at least this
-// many flops (a barrier costs ~0.1-0.3 us) when the rows are too few to share out
-// (< kSplitRowsPerThread per thread). Batch 1, 2 threads against one: LSTM/GRU with 256 units
-// 1.5x / 1.4x faster, SimpleRNN with 256 units (2e5 flops per step) 1.13x. Not for weights beyond
-// L2 at batch 32 (LSTM with 512 units): rows split 34 ms, columns split 36 ms (2026-12-02).
+// many flops, since each step pays for a barrier, when the rows are too few to share out
+// (< kSplitRowsPerThread per thread); with more rows, splitting rows is faster (measured in
+// bench/README.md, "Design measurements").
 constexpr double kMinSplitStepFlops = 1e5;
 constexpr Index kSplitRowsPerThread = 4;
 
@@ -101,7 +99,7 @@ Slices plan_slices(const KernelFunctions<T>& functions, const void* kernel, cons
   const Index threads = std::max<Index>(
       1, std::min<Index>({ThreadPool::instance().threads(), batch, by_work, Slices::kMax}));
   // Groups of rows: a multiple of the thread count, so every thread gets as many.
-  const Index groups = (batch + kRowGroup - 1) / kRowGroup;
+  const Index groups = (batch + kSliceRows - 1) / kSliceRows;
   slices.count = std::min<Index>((groups + threads - 1) / threads * threads, Slices::kMax);
   slices.count = std::max(slices.count, threads);
   for (Index s = 0; s <= slices.count; ++s) slices.first[s] = batch * s / slices.count;

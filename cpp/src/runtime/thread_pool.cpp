@@ -64,9 +64,9 @@ void ThreadPool::worker_loop() {
   std::unique_lock<std::mutex> lock(state_);
   for (;;) {
     if (generation_ == seen && !stopping_) {
-      // Waking a sleeping thread can take longer than a whole call here (a halted vCPU under a
-      // busy host: at 2 threads, half the calls of a 2.6 ms LSTM ran on one thread). Spinning
-      // for a moment first keeps a worker awake between back-to-back calls, as OpenMP does.
+      // Waking a sleeping thread can take longer than a whole call (a halted vCPU under a busy
+      // host; bench/README.md, "Design measurements"). Spinning for a moment first keeps a
+      // worker awake between back-to-back calls, as OpenMP does.
       lock.unlock();
       const auto until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
       while (published_.load(std::memory_order_acquire) == seen &&

@@ -13,7 +13,7 @@
 //
 // Kernels: rows >= 2 go in blocks of at most kMaxRows rows (sizes balanced, so no block is much
 // smaller than the others), each row's accumulators for one panel held in registers; tall
-// products (a chunk of steps' input projections) in groups of kRowGroup rows, so that a group's
+// products (a chunk of steps' input projections) in groups of kTallRowGroup rows, so that a group's
 // part of `a` stays in L2 while every panel goes past it. One row (batch 1: a matrix-vector
 // product bound by the cache holding W) streams one panel at a time, or several when a panel
 // alone does not give the kernel enough independent accumulators.
@@ -78,15 +78,15 @@ class PackedMatrix {
  public:
   // Packets per panel row. With 32 AVX-512 registers, 6 rows x 4 packets of accumulators plus
   // the weights in flight fit, and one 256-byte row of a panel per step of the loop streams
-  // from L2 faster (149 against 130 GB/s, batch 1) than two 128-byte ones; 16 registers (AVX2,
-  // SSE) hold 6 rows x 2 packets.
+  // from L2 faster than two 128-byte ones (bench/README.md, "Design measurements"); 16
+  // registers (AVX2, SSE) hold 6 rows x 2 packets.
   static constexpr int kPanelPackets = kPacket * sizeof(T) >= 64 ? 4 : 2;
   static constexpr Index kPanel = kPanelPackets * kPacket;  // columns per panel
   static constexpr int kMaxRows = 6;  // rows per register block
   // Rows of W per pass: a panel slice of 128 rows is 32 KiB (AVX-512), inside L1 (48 KiB).
   static constexpr Index kDepthBlock = 128;
   // Rows of `a` per group in tall products: 240 rows x 128 floats is 120 KiB, kept in L2.
-  static constexpr Index kRowGroup = 240;
+  static constexpr Index kTallRowGroup = 240;
 
   PackedMatrix() = default;
 
@@ -153,13 +153,13 @@ class PackedMatrix {
       single_row<Accumulate>(a, c, first_panel, end_panel);
       return;
     }
-    for (Index r0 = 0; r0 < rows; r0 += kRowGroup) {
-      const Index group = std::min(kRowGroup, rows - r0);
+    for (Index r0 = 0; r0 < rows; r0 += kTallRowGroup) {
+      const Index group = std::min(kTallRowGroup, rows - r0);
       row_group<Accumulate>(a + r0 * lda, lda, group, c + r0 * ldc, ldc, first_panel, end_panel);
     }
   }
 
-  // Rows [0, rows) of a tall product, rows <= kRowGroup: blocks of `base` rows, the first
+  // Rows [0, rows) of a tall product, rows <= kTallRowGroup: blocks of `base` rows, the first
   // `longer` of them one row more.
   template <bool Accumulate>
   void row_group(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel,
@@ -175,8 +175,8 @@ class PackedMatrix {
         const bool first = !Accumulate && k0 == 0;  // the first pass sets c = bias + a · W
         // The next slice is prefetched into L2, a line per step of the loop, while this one
         // runs: weights beyond L2 (LSTM with 512 units: 6 MiB) then arrive from L3 spread over
-        // the whole slice instead of all at once when it starts (10 % faster at batch 32;
-        // 2-5 % with weights in L2).
+        // the whole slice instead of all at once when it starts (bench/README.md, "Design
+        // measurements").
         const char* next = nullptr;
         const char* next_end = nullptr;
         if (k0 + kDepthBlock < depth_) {
@@ -348,38 +348,38 @@ class PackedWeights {
                 const T* bias = nullptr)
       : bf16_(bf16) {
     if (bf16) {
-      half_ = PackedMatrix<T, Eigen::bfloat16>(data, rows, stride, first_col, cols, bias);
+      bf16_matrix_ = PackedMatrix<T, Eigen::bfloat16>(data, rows, stride, first_col, cols, bias);
     } else {
-      full_ = PackedMatrix<T>(data, rows, stride, first_col, cols, bias);
+      f32_matrix_ = PackedMatrix<T>(data, rows, stride, first_col, cols, bias);
     }
   }
   // c += a · W (panels [first_panel, end_panel) only; -1: to the last)
   void multiply_add(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel = 0,
                     Index end_panel = -1) const {
     if (bf16_) {
-      half_.multiply_add(a, lda, rows, c, ldc, first_panel, end_panel);
+      bf16_matrix_.multiply_add(a, lda, rows, c, ldc, first_panel, end_panel);
     } else {
-      full_.multiply_add(a, lda, rows, c, ldc, first_panel, end_panel);
+      f32_matrix_.multiply_add(a, lda, rows, c, ldc, first_panel, end_panel);
     }
   }
   // c = a · W + bias (panels [first_panel, end_panel) only)
   void multiply(const T* a, Index lda, Index rows, T* c, Index ldc, Index first_panel = 0,
                 Index end_panel = -1) const {
     if (bf16_) {
-      half_.multiply(a, lda, rows, c, ldc, first_panel, end_panel);
+      bf16_matrix_.multiply(a, lda, rows, c, ldc, first_panel, end_panel);
     } else {
-      full_.multiply(a, lda, rows, c, ldc, first_panel, end_panel);
+      f32_matrix_.multiply(a, lda, rows, c, ldc, first_panel, end_panel);
     }
   }
   // Columns per panel (the same for both storages).
   static constexpr Index panel_width() { return PackedMatrix<T>::kPanel; }
-  Index depth() const { return bf16_ ? half_.depth() : full_.depth(); }
-  Index cols() const { return bf16_ ? half_.cols() : full_.cols(); }
+  Index depth() const { return bf16_ ? bf16_matrix_.depth() : f32_matrix_.depth(); }
+  Index cols() const { return bf16_ ? bf16_matrix_.cols() : f32_matrix_.cols(); }
 
  private:
   bool bf16_ = false;
-  PackedMatrix<T> full_;
-  PackedMatrix<T, Eigen::bfloat16> half_;
+  PackedMatrix<T> f32_matrix_;
+  PackedMatrix<T, Eigen::bfloat16> bf16_matrix_;
 };
 
 }  // namespace RNNKIT_ISA

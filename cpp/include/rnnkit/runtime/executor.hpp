@@ -1,5 +1,5 @@
 // Runs a kernel over a sequence the fast way: batch rows split across rnnkit's thread pool when
-// the work is large enough to pay for it, or, for few rows or weights beyond one core's L2, every
+// the work is large enough to pay for it, or, when the rows are too few to share out, every
 // step's columns split between threads; working memory supplied by the caller (so it can be
 // reused across calls). Eigen-free: kernels are reached through a variant's function table.
 #pragma once

@@ -1,5 +1,6 @@
 // rnnkit's own threads: a small persistent pool that runs independent tasks (slices of batch
-// rows, each for the whole sequence: no per-step barrier). Eigen stays single-threaded.
+// rows, each for the whole sequence) with run(), or parts that must run at once and meet at a
+// barrier after every step (split steps) with run_together(). Eigen stays single-threaded.
 // One pool per process; a call that finds it busy (another Python thread is using it) runs its
 // tasks on the calling thread instead, so threads are never oversubscribed. After a call, the
 // workers spin for a moment before they sleep, so that back-to-back calls find them awake.
