@@ -16,16 +16,15 @@ import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
 
+import rnnkit
 from conftest import TOLERANCES, import_keras, seed_for
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
-pytest.importorskip("keras")
-h5py = pytest.importorskip("h5py")
 keras = import_keras()
-rnnkit = pytest.importorskip("rnnkit")
 from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 
 L = keras.layers

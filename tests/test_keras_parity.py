@@ -19,6 +19,7 @@ import os
 import numpy as np
 import pytest
 
+import rnnkit
 from conftest import (
     ACTIVATIONS,
     CELL_SPECS,
@@ -49,9 +50,7 @@ from conftest import (
 )
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
-pytest.importorskip("keras")
 keras = import_keras()
-rnnkit = pytest.importorskip("rnnkit")
 
 CELLS = tuple(CELL_SPECS)
 SHAPE = (5, 7, 3)  # batch 5 (the mask's four special rows + one), 7 steps (3 + 3 + 1 chunks)

@@ -14,8 +14,8 @@ import zipfile
 import numpy as np
 import pytest
 
-rnnkit = pytest.importorskip("rnnkit")
-from rnnkit.examples import MinimalRNNCell  # noqa: E402
+import rnnkit
+from rnnkit.examples import MinimalRNNCell
 
 BATCH, STEPS, FEATURES, VOCAB = 4, 6, 3, 9
 
@@ -245,7 +245,8 @@ def test_load_refuses_other_files(tmp_path):
 
 
 def test_torch_converted_model_pickles_and_saves(rng, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     module = torch.nn.LSTM(FEATURES, 4, num_layers=2, bidirectional=True, batch_first=True)
     converted = rnnkit.from_torch(module)
     x = floats(rng)

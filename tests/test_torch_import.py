@@ -11,11 +11,10 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
+import rnnkit
 from conftest import TOLERANCES, seed_for
-
-torch = pytest.importorskip("torch")
-rnnkit = pytest.importorskip("rnnkit")
 
 nn = torch.nn
 INPUT, HIDDEN, BATCH, STEPS = 3, 4, 5, 6
