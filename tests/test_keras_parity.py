@@ -27,6 +27,7 @@ from conftest import (
     PATHS,
     assert_results_close,
     build_layer,
+    builtin_layers,
     execution_path,
     flatten,
     import_keras,
@@ -102,6 +103,17 @@ def run_rnnkit(spec, dtype, reference, path, initial_state=None, **call_kwargs):
         initial_state = reference.initial_state
     with context:
         return layer(reference.x, initial_state=initial_state, mask=reference.mask, **call_kwargs)
+
+
+def test_the_grid_has_every_builtin_layer_and_kernel_variant():
+    """CELL_SPECS (written out, since make_golden.py reads it without rnnkit) holds every
+    built-in layer of rnnkit's registry with each kernel variant: add a new one there."""
+    grid = [(spec["layer"], spec["kwargs"]) for spec in CELL_SPECS.values()]
+    for name, (layer, kwargs) in builtin_layers(variants=True).items():
+        assert any(
+            layer == grid_layer and kwargs.items() <= grid_kwargs.items()
+            for grid_layer, grid_kwargs in grid
+        ), f"{name} ({layer}, {kwargs}) is not in conftest.CELL_SPECS"
 
 
 def test_keras_reference_computes_in_float64():
