@@ -8,8 +8,7 @@ from collections.abc import Sequence
 
 from . import report
 from .measure import FULL, QUICK
-from .peers import PEER_NAMES
-from .runner import Config, run
+from .runner import PEER_NAMES, Config, run
 from .scenarios import CELLS, SCENARIO_NAMES, SCENARIOS, select
 
 

@@ -391,15 +391,3 @@ class OpenVinoPeer(Peer):
 
         reset()
         return Instance(case, run_step, reset, note=note)
-
-
-def all_peers() -> list[Peer]:
-    """Every peer the harness knows, rnnkit first."""
-    from .keras_jax import KerasJaxPeer
-
-    return [RnnkitPeer(), RnnkitUnrollPeer(), NumpyPeer(), TorchPeer(), OnnxRuntimePeer(),
-            OpenVinoPeer(), KerasJaxPeer()]
-
-
-PEER_NAMES: tuple[str, ...] = ("rnnkit", "rnnkit-unroll", "numpy", "torch", "onnxruntime",
-                               "openvino", "keras-jax")
