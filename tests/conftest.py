@@ -45,7 +45,7 @@ PATH_TOLERANCES = {
 
 DTYPES = ("float32", "float64")
 
-# Every activation name the SPEC lists for `activation` (None means linear).
+# Every activation name rnnkit takes for `activation`, Keras 3's (None means linear).
 ACTIVATIONS = (
     "tanh",
     "sigmoid",
@@ -397,9 +397,10 @@ def execution_path(path):
 def keras_reference_unroll(masked, zero_output_for_mask, unroll):
     """Which Keras `unroll` branch to use as the reference.
 
-    The SPEC (and Keras's TensorFlow backend, keras/src/backend/tensorflow/rnn.py) say: a
-    masked step repeats the previous output, or outputs zeros with zero_output_for_mask,
-    and a masked first step outputs zeros; `unroll` never changes the numbers. The NumPy
+    The semantics rnnkit implements (those of Keras's TensorFlow backend,
+    keras/src/backend/tensorflow/rnn.py): a masked step repeats the previous output, or
+    outputs zeros with zero_output_for_mask, and a masked first step outputs zeros; `unroll`
+    never changes the numbers. The NumPy
     backend of Keras 3.15 (keras/src/backend/numpy/rnn.py), which these tests run, has one
     quirk in each branch when a mask is given:
 

@@ -1,4 +1,4 @@
-"""Dtype and memory-layout policy (SPEC "Package" and "Cells"): float32 by default, float64
+"""Dtype and memory-layout policy (README, "What is there"): float32 by default, float64
 end to end, inputs of any real dtype and any layout converted to the layer's dtype without
 touching the caller's arrays, outputs that never alias anything else, and time-major inputs.
 """

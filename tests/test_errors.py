@@ -1,4 +1,5 @@
-"""Bad input: the error type and message (SPEC "Errors"), and failure atomicity.
+"""Bad input: the error type and message, and failure atomicity (docs/reliability.md, "Hostile
+input").
 
 Every bad call must raise a ``ValueError`` (``TypeError`` for a wrong type) whose message
 names the argument, what was expected and what came; and it must change nothing: weights,
@@ -19,7 +20,7 @@ from rnnkit.layers.recurrent import registry
 
 B, T, F = 2, 5, 3  # batch, timesteps, features of the valid calls
 
-# SPEC: activations by name (an unknown name is a ValueError naming the choices).
+# The activations rnnkit takes by name, Keras 3's (an unknown name is a ValueError naming them).
 SPEC_ACTIVATIONS = (
     "tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "selu", "softsign",
     "softplus", "swish", "silu", "gelu", "exponential", "hard_silu",

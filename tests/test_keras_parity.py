@@ -288,7 +288,7 @@ def test_unknown_activation_raises_value_error_like_keras(make):
     x = np.zeros((1, 2, 3), "float32")
     with pytest.raises(ValueError):
         make(keras.layers)(x)
-    # The SPEC: a ValueError naming the choices.
+    # rnnkit's ValueError also names the choices.
     with pytest.raises(ValueError, match="no_such_activation") as excinfo:
         make(rnnkit)(x)
     assert "tanh" in str(excinfo.value)
@@ -359,7 +359,7 @@ def test_initial_state_matches_keras(cell, go_backwards, mask_kind, dtype, path)
     result = run_rnnkit(spec, dtype, reference, path)
     assert_results_close(result, reference.result, dtype, label=f"{key} via {path}")
     if mask_kind != "none":
-        # The SPEC's mask rules, stated directly: a masked first step outputs zeros (not
+        # rnnkit's mask rules, stated directly: a masked first step outputs zeros (not
         # the initial state); a fully masked row outputs zeros and keeps its initial states.
         sequence, *states = result
         assert not sequence[3, 0].any()

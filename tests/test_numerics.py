@@ -26,7 +26,7 @@ from rnnkit import activations
 KINDS = [*builtin_layers(variants=True), "stacked"]
 DTYPES = ("float32", "float64")
 SPECIAL = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 1e30}
-# Every activation the C++ kernels compute (SPEC: "same formulas as Keras 3").
+# Every activation the C++ kernels compute, with Keras 3's formulas.
 ACTIVATIONS = (
     "tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "selu", "softsign",
     "softplus", "swish", "gelu", "exponential", "hard_silu",

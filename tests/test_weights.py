@@ -1,4 +1,4 @@
-"""Weights (SPEC "Cells" table, "The RNN layer", "Custom cells"): Keras order and shapes,
+"""Weights of built-in, stacked and custom cells: Keras's order and shapes,
 copies out of get_weights, read-only weight arrays that set_weights updates in place, the
 compiled C++ path following set_weights, and seeded initialization.
 """
@@ -15,7 +15,7 @@ from rnnkit.layers.recurrent import registry
 
 B, T, F, U = 3, 5, 3, 4  # batch, timesteps, input_dim, units
 
-# SPEC table: (cell class, cell kwargs) -> get_weights() shapes for input_dim F, units U.
+# Keras's weight shapes: (cell class, cell kwargs) -> get_weights() shapes for input_dim F, units U.
 CELL_SHAPES = {
     "SimpleRNNCell": (rnnkit.SimpleRNNCell, {}, [(F, U), (U, U), (U,)]),
     "LSTMCell": (rnnkit.LSTMCell, {}, [(F, 4 * U), (U, 4 * U), (4 * U,)]),
