@@ -35,9 +35,17 @@ TOLERANCES = {
     "float64": {"rtol": 1e-10, "atol": 1e-10},
 }
 
+# rnnkit against rnnkit (another execution path, the NumPy loop) or against a float64 NumPy
+# statement of the same formulas: only the order of operations differs, so float64 agrees to
+# 1e-12 (Keras computes some terms differently, hence TOLERANCES' 1e-10 against it).
+PATH_TOLERANCES = {
+    "float32": {"rtol": 1e-5, "atol": 1e-5},
+    "float64": {"rtol": 1e-12, "atol": 1e-12},
+}
+
 DTYPES = ("float32", "float64")
 
-# Every activation name the SPEC lists for `activation` (None means linear).
+# Every activation name rnnkit takes for `activation`, Keras 3's (None means linear).
 ACTIVATIONS = (
     "tanh",
     "sigmoid",
@@ -65,6 +73,67 @@ CELL_SPECS = {
 }
 
 CELL_CLASS_FOR_LAYER = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}
+
+# ---------------------------------------------------------------------------------------
+# rnnkit's built-in recurrent layers, for the tests that run every one of them
+# ---------------------------------------------------------------------------------------
+
+# Arguments of a built-in layer that select other kernel code than its defaults, by test
+# name: (layer class name, keyword arguments). builtin_layers() lists them after the cells.
+KERNEL_VARIANTS = {"gru_reset_before": ("GRU", {"reset_after": False})}
+
+
+def builtin_layers(variants=False):
+    """Every built-in recurrent layer of rnnkit: test name -> (layer class name, keyword
+    arguments).
+
+    One entry per cell of rnnkit's registry, named by the cell's C++ table name ("simple_rnn",
+    "lstm", "gru", ...) with its default arguments, then with ``variants`` the
+    ``KERNEL_VARIANTS``. A new built-in cell is in every test that loops over these without
+    a test file edited. Tables of a test module can add their own entries of the same form.
+    """
+    from rnnkit.layers.recurrent import registry
+
+    layers = {
+        cell.CORE_NAME: (registry.layer_of(cell).__name__, {})
+        for cell in registry.cell_classes().values()
+    }
+    if variants:
+        layers.update(KERNEL_VARIANTS)
+    return layers
+
+
+def _layer_entry(kind):
+    return builtin_layers(variants=True)[kind] if isinstance(kind, str) else kind
+
+
+def recurrent_layer(kind, *args, **kwargs):
+    """The rnnkit layer of ``kind``: a name of ``builtin_layers(variants=True)`` or a
+    ``(layer class name, keyword arguments)`` entry; ``kwargs`` add to (or override) the
+    entry's arguments."""
+    from rnnkit.layers.recurrent import registry
+
+    class_name, preset = _layer_entry(kind)
+    return registry.layer_classes()[class_name](*args, **{**preset, **kwargs})
+
+
+def recurrent_cell_class(kind):
+    """The cell class of the layer ``recurrent_layer(kind, ...)`` makes."""
+    from rnnkit.layers.recurrent import registry
+
+    return registry.layer_classes()[_layer_entry(kind)[0]].CELL_CLASS
+
+
+def recurrent_cell(kind, *args, **kwargs):
+    """The rnnkit cell of the layer ``recurrent_layer(kind, ...)`` would make."""
+    preset = _layer_entry(kind)[1]
+    return recurrent_cell_class(kind)(*args, **{**preset, **kwargs})
+
+
+def state_sizes(kind, units):
+    """The sizes of the states of a ``kind`` cell of ``units`` units (LSTM: [units, units])."""
+    size = recurrent_cell(kind, units).state_size
+    return list(size) if isinstance(size, (list, tuple)) else [size]
 CELL_ONLY_KWARGS = (
     "activation",
     "recurrent_activation",
@@ -158,8 +227,12 @@ def structure(value):
     return "array"
 
 
-def assert_results_close(actual, expected, dtype, label="", check_structure=True):
-    """Compare every returned array of a layer call: nesting, type, dtype, shape, values."""
+def assert_results_close(
+    actual, expected, dtype, label="", check_structure=True, tolerances=TOLERANCES
+):
+    """Compare every returned array of a layer call: nesting (unless ``check_structure`` is
+    False: then the arrays in depth-first order), type, dtype, shape, values within the
+    dtype's ``tolerances``."""
     if check_structure:
         assert structure(actual) == structure(expected), (
             f"{label}: result structure {structure(actual)} != expected {structure(expected)}"
@@ -172,8 +245,24 @@ def assert_results_close(actual, expected, dtype, label="", check_structure=True
         assert got.dtype == np.dtype(dtype), f"{label} [{i}]: dtype {got.dtype} != {dtype}"
         assert got.shape == want.shape, f"{label} [{i}]: shape {got.shape} != {want.shape}"
         np.testing.assert_allclose(
-            got, want, **TOLERANCES[dtype], err_msg=f"{label} [returned array {i}]"
+            got, want, **tolerances[dtype], err_msg=f"{label} [returned array {i}]"
         )
+
+
+def assert_arrays_equal(actual, expected, label=""):
+    """Every array of two results (nested lists/tuples, compared depth first) is the same:
+    type, dtype, shape and every value (NaN where the other has NaN)."""
+    actual_leaves, expected_leaves = flatten(actual), flatten(expected)
+    assert len(actual_leaves) == len(expected_leaves), (
+        f"{label}: {len(actual_leaves)} arrays, expected {len(expected_leaves)}"
+    )
+    for i, (got, want) in enumerate(zip(actual_leaves, expected_leaves)):
+        assert isinstance(got, np.ndarray), f"{label} [{i}]: got {type(got).__name__}"
+        want = np.asarray(want)
+        assert got.dtype == want.dtype and got.shape == want.shape, (
+            f"{label} [{i}]: {got.dtype}{got.shape} != {want.dtype}{want.shape}"
+        )
+        np.testing.assert_array_equal(got, want, err_msg=f"{label} [{i}]")
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,9 +397,10 @@ def execution_path(path):
 def keras_reference_unroll(masked, zero_output_for_mask, unroll):
     """Which Keras `unroll` branch to use as the reference.
 
-    The SPEC (and Keras's TensorFlow backend, keras/src/backend/tensorflow/rnn.py) say: a
-    masked step repeats the previous output, or outputs zeros with zero_output_for_mask,
-    and a masked first step outputs zeros; `unroll` never changes the numbers. The NumPy
+    The semantics rnnkit implements (those of Keras's TensorFlow backend,
+    keras/src/backend/tensorflow/rnn.py): a masked step repeats the previous output, or
+    outputs zeros with zero_output_for_mask, and a masked first step outputs zeros; `unroll`
+    never changes the numbers. The NumPy
     backend of Keras 3.15 (keras/src/backend/numpy/rnn.py), which these tests run, has one
     quirk in each branch when a mask is given:
 

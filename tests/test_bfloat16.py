@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 
 import rnnkit
+from conftest import builtin_layers, recurrent_layer
 from rnnkit import testing
 from rnnkit.layers.recurrent.builtin import round_to_bfloat16
 
-LAYERS = {
-    "simple_rnn": (rnnkit.SimpleRNN, {}),
-    "lstm": (rnnkit.LSTM, {}),
-    "gru": (rnnkit.GRU, {}),
-    "gru_reset_before": (rnnkit.GRU, {"reset_after": False}),
-}
+LAYERS = builtin_layers(variants=True)
 
 
 def test_round_to_bfloat16_rounds_to_nearest_even_and_keeps_specials():
@@ -31,11 +27,10 @@ def test_round_to_bfloat16_rounds_to_nearest_even_and_keeps_specials():
 @pytest.mark.parametrize("batch", [1, 5])
 @pytest.mark.parametrize("unroll", [False, True])
 def test_bfloat16_compiled_matches_numpy_loop_on_rounded_weights(kind, batch, unroll):
-    layer_class, kwargs = LAYERS[kind]
     x = np.random.default_rng(0).standard_normal((batch, 30, 12)).astype("float32")
     mask = np.random.default_rng(1).random((batch, 30)) > 0.2
-    layer = layer_class(40, return_sequences=True, return_state=True, unroll=unroll,
-                        precision="bfloat16", **kwargs)
+    layer = recurrent_layer(kind, 40, return_sequences=True, return_state=True, unroll=unroll,
+                            precision="bfloat16")
     compiled = layer(x, mask=mask)
     with testing.python_loop():
         reference = layer(x, mask=mask)
@@ -47,10 +42,9 @@ def test_bfloat16_compiled_matches_numpy_loop_on_rounded_weights(kind, batch, un
 def test_bfloat16_stays_within_its_rounding_of_float32(kind):
     """Each weight moves by at most 2^-9 of itself; over 50 steps of a contracting recurrence
     the outputs (bounded by 1) move by a few times that, never more than 2e-2."""
-    layer_class, kwargs = LAYERS[kind]
     x = np.random.default_rng(2).standard_normal((4, 50, 16)).astype("float32")
-    half = layer_class(64, return_sequences=True, precision="bfloat16", **kwargs)
-    full = layer_class(64, return_sequences=True, **kwargs)
+    half = recurrent_layer(kind, 64, return_sequences=True, precision="bfloat16")
+    full = recurrent_layer(kind, 64, return_sequences=True)
     half(x)
     full(x)
     full.set_weights(half.get_weights())

@@ -8,14 +8,13 @@ result equals the single-process one.
 
 import os
 
+import dask.array as da
+import distributed
 import numpy as np
 import pytest
 
+import rnnkit
 from conftest import TOLERANCES
-
-da = pytest.importorskip("dask.array")
-distributed = pytest.importorskip("distributed")
-rnnkit = pytest.importorskip("rnnkit")
 
 STEPS, FEATURES, VOCAB = 12, 5, 20
 

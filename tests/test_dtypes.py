@@ -1,4 +1,4 @@
-"""Dtype and memory-layout policy (SPEC "Package" and "Cells"): float32 by default, float64
+"""Dtype and memory-layout policy (README, "What is there"): float32 by default, float64
 end to end, inputs of any real dtype and any layout converted to the layer's dtype without
 touching the caller's arrays, outputs that never alias anything else, and time-major inputs.
 """
@@ -10,26 +10,33 @@ import pytest
 
 import rnnkit
 import rnnkit.testing
-from rnnkit.examples import MinimalRNNCell  # the seed's custom cell
+from conftest import (
+    DTYPES,
+    PATH_TOLERANCES,
+    assert_arrays_equal,
+    assert_results_close,
+    builtin_layers,
+    flatten,
+    recurrent_layer,
+    state_sizes,
+)
+from rnnkit.examples import MinimalRNNCell  # Keras's documented custom cell
+from rnnkit.layers.recurrent import registry
 
 B, T, F = 3, 6, 5  # batch, timesteps, features
-TOLERANCES = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
-DTYPES = ("float32", "float64")
-
 
 
 def _dtype_kwargs(dtype):
     return {} if dtype is None else {"dtype": dtype}
 
 
+def _builtin(kind):
+    return lambda dtype, **kw: recurrent_layer(kind, 4, **_dtype_kwargs(dtype), **kw)
+
+
 # kind -> (dtype or None, RNN keyword arguments) -> layer; None means "no dtype argument".
 LAYERS = {
-    "simple_rnn": lambda dtype, **kw: rnnkit.SimpleRNN(4, **_dtype_kwargs(dtype), **kw),
-    "lstm": lambda dtype, **kw: rnnkit.LSTM(4, **_dtype_kwargs(dtype), **kw),
-    "gru": lambda dtype, **kw: rnnkit.GRU(4, **_dtype_kwargs(dtype), **kw),
-    "gru_reset_before": lambda dtype, **kw: rnnkit.GRU(
-        4, reset_after=False, **_dtype_kwargs(dtype), **kw
-    ),
+    **{kind: _builtin(kind) for kind in builtin_layers(variants=True)},
     "stacked": lambda dtype, **kw: rnnkit.RNN(
         [rnnkit.LSTMCell(4, **_dtype_kwargs(dtype)), rnnkit.GRUCell(3, **_dtype_kwargs(dtype))],
         **kw,
@@ -40,9 +47,12 @@ LAYERS = {
     "custom": lambda dtype, **kw: rnnkit.RNN(MinimalRNNCell(4, **_dtype_kwargs(dtype)), **kw),
 }
 STATE_SIZES = {
-    "simple_rnn": [4], "lstm": [4, 4], "gru": [4], "gru_reset_before": [4],
+    **{kind: state_sizes(kind, 4) for kind in builtin_layers(variants=True)},
     "stacked": [4, 4, 3], "bidirectional": [4, 4, 4, 4], "custom": [4],
 }
+# Every built-in cell with defaults, and the composites of every structure.
+KINDS = [*builtin_layers(), "stacked", "bidirectional", "custom"]
+# The layers _reference_step has the formulas of.
 COMPILED_KINDS = ("simple_rnn", "lstm", "gru", "gru_reset_before", "stacked", "bidirectional")
 FULL = {"return_sequences": True, "return_state": True}
 
@@ -73,33 +83,15 @@ def _mask(seed=3):
     return mask
 
 
-def _flat(value):
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flat(item)]
-    return [value]
-
-
 def _path(path):
     return rnnkit.testing.python_loop() if path == "python_loop" else contextlib.nullcontext()
 
 
-def _assert_equal(actual, expected, label=""):
-    actual, expected = _flat(actual), _flat(expected)
-    assert len(actual) == len(expected), label
-    for i, (got, want) in enumerate(zip(actual, expected)):
-        assert isinstance(got, np.ndarray), f"{label}[{i}]: {type(got).__name__}"
-        assert got.dtype == want.dtype and got.shape == want.shape, (
-            f"{label}[{i}]: {got.dtype}{got.shape} != {want.dtype}{want.shape}"
-        )
-        assert np.array_equal(got, want), f"{label}[{i}] differs"
-
-
 def _assert_close(actual, expected, dtype, label=""):
-    actual, expected = _flat(actual), _flat(expected)
-    assert len(actual) == len(expected), label
-    for i, (got, want) in enumerate(zip(actual, expected)):
-        assert got.dtype == np.dtype(dtype) and got.shape == want.shape, f"{label}[{i}]"
-        np.testing.assert_allclose(got, want, **TOLERANCES[dtype], err_msg=f"{label}[{i}]")
+    """Results against their float64 NumPy statement, a flat list of arrays."""
+    assert_results_close(
+        actual, expected, dtype, label, check_structure=False, tolerances=PATH_TOLERANCES
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,11 +104,11 @@ def _all_arrays_of(layer, kind, dtype, input_dtype):
     call, and the carried states of the same layer made stateful."""
     arrays = {"weights": layer.weights, "get_weights": layer.get_weights()}
     x = _inputs(input_dtype)
-    arrays["call"] = _flat(layer(x, _states(kind, input_dtype)))
+    arrays["call"] = flatten(layer(x, _states(kind, input_dtype)))
     stateful = LAYERS[kind](None if dtype is None else dtype, stateful=True, **FULL)
     stateful(x)
-    arrays["stateful call"] = _flat(stateful(x))
-    arrays["states"] = _flat(stateful.states)
+    arrays["stateful call"] = flatten(stateful(x))
+    arrays["states"] = flatten(stateful.states)
     return arrays
 
 
@@ -130,8 +122,7 @@ def test_default_dtype_is_float32_for_weights_outputs_and_states(kind, input_dty
         assert [a.dtype for a in arrays] == [np.dtype("float32")] * len(arrays), label
 
 
-CELLS = {"SimpleRNNCell": rnnkit.SimpleRNNCell, "LSTMCell": rnnkit.LSTMCell,
-         "GRUCell": rnnkit.GRUCell}
+CELLS = registry.cell_classes()
 
 
 @pytest.mark.parametrize("dtype", [None, *DTYPES])
@@ -154,7 +145,7 @@ def test_cell_call_converts_inputs_to_cell_dtype(cell, input_dtype):
     states = [np.zeros((B, 4), "float32")] * 2
     output, new_states = instance(x, states)
     expected_output, expected_states = instance(x.astype("float32"), states)
-    _assert_equal([output, *new_states], [expected_output, *expected_states], input_dtype)
+    assert_arrays_equal([output, *new_states], [expected_output, *expected_states], input_dtype)
 
 
 @pytest.mark.parametrize("input_dtype", ["float32", "float64"])
@@ -171,7 +162,7 @@ def test_float64_layer_is_float64_for_weights_outputs_and_states(kind, input_dty
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bidirectional_merge_keeps_layer_dtype(dtype, merge_mode):
     layer = rnnkit.Bidirectional(rnnkit.GRU(4, dtype=dtype, **FULL), merge_mode=merge_mode)
-    results = _flat(layer(_inputs("float64" if dtype == "float32" else "float32")))
+    results = flatten(layer(_inputs("float64" if dtype == "float32" else "float32")))
     assert [r.dtype for r in results] == [np.dtype(dtype)] * len(results)
 
 
@@ -285,7 +276,7 @@ def test_inputs_of_any_real_dtype_equal_the_converted_array(kind, dtype, input_d
     with _path(path):
         result = layer(x)
         expected = layer(x.astype(dtype))
-    _assert_equal(result, expected, f"{input_dtype} inputs")
+    assert_arrays_equal(result, expected, f"{input_dtype} inputs")
     assert x.dtype == np.dtype(input_dtype) and np.array_equal(x, original)
 
 
@@ -297,7 +288,7 @@ def test_initial_state_of_any_real_dtype_equals_the_converted_array(kind, dtype,
     states = [(4 * s).astype(state_dtype) for s in _states(kind)]
     result = layer(_inputs(), states)
     expected = layer(_inputs(), [s.astype(dtype) for s in states])
-    _assert_equal(result, expected, f"{state_dtype} initial_state")
+    assert_arrays_equal(result, expected, f"{state_dtype} initial_state")
 
 
 @pytest.mark.parametrize("mask_dtype", ["int8", "int64", "uint8", "float32", "float64"])
@@ -305,7 +296,7 @@ def test_initial_state_of_any_real_dtype_equals_the_converted_array(kind, dtype,
 def test_mask_of_any_real_dtype_equals_the_boolean_mask(kind, mask_dtype):
     layer = _layer(kind, **FULL)
     mask = _mask()
-    _assert_equal(layer(_inputs(), mask=mask.astype(mask_dtype)), layer(_inputs(), mask=mask))
+    assert_arrays_equal(layer(_inputs(), mask=mask.astype(mask_dtype)), layer(_inputs(), mask=mask))
 
 
 # ---------------------------------------------------------------------------------------
@@ -382,8 +373,7 @@ def _check_layout(layout, x):
 @pytest.mark.parametrize("path", ["compiled", "python_loop"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru", "stacked", "bidirectional",
-                                  "custom"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_inputs_of_any_layout_equal_their_contiguous_copy(kind, dtype, layout, path):
     layer = _layer(kind, dtype, **FULL)
     x = _check_layout(layout, _inputs(dtype))
@@ -391,7 +381,7 @@ def test_inputs_of_any_layout_equal_their_contiguous_copy(kind, dtype, layout, p
     with _path(path):
         result = layer(x)
         expected = layer(np.ascontiguousarray(x))
-    _assert_equal(result, expected, layout)
+    assert_arrays_equal(result, expected, layout)
     assert np.array_equal(x, before)
     assert (x.flags.writeable, x.flags.c_contiguous, x.strides) == flags
 
@@ -407,7 +397,7 @@ def test_mask_and_initial_state_of_any_layout_equal_their_contiguous_copies(kind
     with _path(path):
         result = layer(x, state_views, mask=mask_view)
         expected = layer(x, states, mask=mask)
-    _assert_equal(result, expected, layout)
+    assert_arrays_equal(result, expected, layout)
     assert np.array_equal(mask_view, mask)
     assert all(np.array_equal(v, s) for v, s in zip(state_views, states))
 
@@ -417,7 +407,7 @@ def test_broadcast_inputs_equal_their_contiguous_copy(kind):
     layer = _layer(kind, **FULL)
     row = _inputs(shape=(1, T, F))
     view = np.broadcast_to(row, (B, T, F))  # zero batch stride, read-only
-    _assert_equal(layer(view), layer(np.repeat(row, B, axis=0)), "broadcast")
+    assert_arrays_equal(layer(view), layer(np.repeat(row, B, axis=0)), "broadcast")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -428,7 +418,7 @@ def test_nested_lists_equal_the_array(kind, dtype):
     # Nested lists for the inputs and the mask (not for initial_state, where a list's
     # nesting says which state belongs to which cell).
     result = layer(x.tolist(), states, mask=mask.tolist())
-    _assert_equal(result, layer(x, states, mask=mask), "lists")
+    assert_arrays_equal(result, layer(x, states, mask=mask), "lists")
 
 
 def test_inputs_are_never_modified_even_when_writable():
@@ -451,7 +441,7 @@ def test_inputs_are_never_modified_even_when_writable():
 
 def _alias_cases():
     cases = []
-    for kind in ("simple_rnn", "lstm", "gru", "stacked", "bidirectional", "custom"):
+    for kind in KINDS:
         for path in ("compiled", "python_loop"):
             if kind == "custom" and path == "compiled":
                 continue
@@ -467,7 +457,7 @@ def test_returned_arrays_share_no_memory_with_inputs_or_each_other(kind, path, r
     layer = _layer(kind, return_sequences=return_sequences, return_state=True)
     x, states = _inputs(), _states(kind)  # float32 C-contiguous: conversion is a no-op
     with _path(path):
-        returned = _flat(layer(x, states))
+        returned = flatten(layer(x, states))
     given = [x, *states]
     for i, array in enumerate(returned):
         assert not any(np.shares_memory(array, g) for g in given), f"returned[{i}] aliases input"
@@ -476,27 +466,27 @@ def test_returned_arrays_share_no_memory_with_inputs_or_each_other(kind, path, r
 
 
 @pytest.mark.parametrize("path", ["compiled", "python_loop"])
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru", "stacked", "bidirectional"])
+@pytest.mark.parametrize("kind", [*builtin_layers(), "stacked", "bidirectional"])
 def test_stateful_returned_arrays_do_not_alias_carried_states(kind, path):
     layer = _layer(kind, stateful=True, return_sequences=True, return_state=True)
     twin = _layer(kind, stateful=True, return_sequences=True, return_state=True)
     with _path(path):
-        returned = _flat(layer(_inputs()))
-        _flat(twin(_inputs()))
+        returned = flatten(layer(_inputs()))
+        flatten(twin(_inputs()))
         for array in returned:
             array[...] = 100.0  # the caller owns what it gets back
-        _assert_equal(_flat(layer.states), _flat(twin.states), "carried states")
-        _assert_equal(layer(_inputs(seed=5)), twin(_inputs(seed=5)), "next call")
+        assert_arrays_equal(layer.states, twin.states, "carried states")
+        assert_arrays_equal(layer(_inputs(seed=5)), twin(_inputs(seed=5)), "next call")
 
 
 @pytest.mark.parametrize("kind", ["lstm", "stacked", "bidirectional"])
 def test_states_property_returns_copies(kind):
     layer = _layer(kind, stateful=True)
     layer(_inputs())
-    before = _flat(layer.states)
-    for state in _flat(layer.states):
+    before = flatten(layer.states)
+    for state in flatten(layer.states):
         state[...] = 100.0
-    _assert_equal(_flat(layer.states), before, "layer.states")
+    assert_arrays_equal(layer.states, before, "layer.states")
 
 
 # ---------------------------------------------------------------------------------------
@@ -513,10 +503,9 @@ TIME_MAJOR_OPTIONS = {
 
 
 def _time_major_cases():
-    kinds = ["simple_rnn", "lstm", "gru", "gru_reset_before", "stacked", "bidirectional", "custom"]
     return [
         pytest.param(kind, options, id=f"{kind}-{name}")
-        for kind in kinds
+        for kind in LAYERS
         for name, options in TIME_MAJOR_OPTIONS.items()
         # Bidirectional sets go_backwards and zero_output_for_mask of its layers itself.
         if not (kind == "bidirectional" and name in ("backwards", "zero_output_for_mask"))

@@ -1,4 +1,5 @@
-"""Bad input: the error type and message (SPEC "Errors"), and failure atomicity.
+"""Bad input: the error type and message, and failure atomicity (docs/reliability.md, "Hostile
+input").
 
 Every bad call must raise a ``ValueError`` (``TypeError`` for a wrong type) whose message
 names the argument, what was expected and what came; and it must change nothing: weights,
@@ -14,10 +15,12 @@ import numpy as np
 import pytest
 
 import rnnkit
+from conftest import assert_arrays_equal, builtin_layers, flatten, recurrent_layer, state_sizes
+from rnnkit.layers.recurrent import registry
 
 B, T, F = 2, 5, 3  # batch, timesteps, features of the valid calls
 
-# SPEC: activations by name (an unknown name is a ValueError naming the choices).
+# The activations rnnkit takes by name, Keras 3's (an unknown name is a ValueError naming them).
 SPEC_ACTIVATIONS = (
     "tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "selu", "softsign",
     "softplus", "swish", "silu", "gelu", "exponential", "hard_silu",
@@ -51,10 +54,13 @@ class MinimalRNNCell(rnnkit.Layer):
 # compares every number a call produces.
 FULL = {"return_sequences": True, "return_state": True}
 
+
+def _builtin(kind):
+    return lambda **kw: recurrent_layer(kind, 4, seed=1, **FULL, **kw)
+
+
 LAYERS = {
-    "simple_rnn": lambda **kw: rnnkit.SimpleRNN(4, seed=1, **FULL, **kw),
-    "lstm": lambda **kw: rnnkit.LSTM(4, seed=1, **FULL, **kw),
-    "gru": lambda **kw: rnnkit.GRU(4, seed=1, **FULL, **kw),
+    **{kind: _builtin(kind) for kind in builtin_layers()},
     "stacked": lambda **kw: rnnkit.RNN(
         [rnnkit.LSTMCell(4, seed=1), rnnkit.GRUCell(3, seed=2)], **FULL, **kw
     ),
@@ -63,9 +69,7 @@ LAYERS = {
 }
 # State sizes of each layer, nested per cell (Bidirectional: forward cell, backward cell).
 STATE_SIZES = {
-    "simple_rnn": [[4]],
-    "lstm": [[4, 4]],
-    "gru": [[4]],
+    **{kind: [state_sizes(kind, 4)] for kind in builtin_layers()},
     "stacked": [[4, 4], [3]],
     "bidirectional": [[4, 4], [4, 4]],
     "custom": [[4]],
@@ -85,16 +89,10 @@ def _nested_states(kind, batch=B, seed=0):
     ]
 
 
-def _flat(value):
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flat(item)]
-    return [value]
-
-
 def _call_form(kind, nested):
     """`initial_state` as the layer documents it: flat for one cell and for Bidirectional
     (forward states then backward states), nested per cell for a stack."""
-    return nested if kind == "stacked" else _flat(nested)
+    return nested if kind == "stacked" else flatten(nested)
 
 
 def _parts(layer):
@@ -120,23 +118,16 @@ def _snapshot(layer):
     return {
         "built": [bool(getattr(part, "built", False)) for part in _parts(layer)],
         "weights": layer.get_weights(),
-        "states": None if states is None else _flat(states),
+        "states": None if states is None else flatten(states),
     }
-
-
-def _assert_arrays_equal(actual, expected, label):
-    assert len(actual) == len(expected), f"{label}: {len(actual)} arrays, expected {len(expected)}"
-    for i, (got, want) in enumerate(zip(actual, expected)):
-        assert got.dtype == want.dtype and got.shape == want.shape, f"{label}[{i}]"
-        assert np.array_equal(got, want), f"{label}[{i}] changed"
 
 
 def _assert_same_snapshot(actual, expected):
     assert actual["built"] == expected["built"], "built status changed"
-    _assert_arrays_equal(actual["weights"], expected["weights"], "weights")
+    assert_arrays_equal(actual["weights"], expected["weights"], "weights")
     assert (actual["states"] is None) == (expected["states"] is None), "states appeared/vanished"
     if expected["states"] is not None:
-        _assert_arrays_equal(actual["states"], expected["states"], "states")
+        assert_arrays_equal(actual["states"], expected["states"], "states")
 
 
 def assert_raises_atomically(layer, twin, bad_call, error, match):
@@ -149,7 +140,7 @@ def assert_raises_atomically(layer, twin, bad_call, error, match):
     _assert_same_snapshot(_snapshot(layer), before)
     for seed in (3, 4):  # twice: a stateful layer must also carry the same states on
         x = _inputs(seed=seed)
-        _assert_arrays_equal(_flat(layer(x)), _flat(twin(x)), "next valid call")
+        assert_arrays_equal(layer(x), twin(x), "next valid call")
     _assert_same_snapshot(_snapshot(layer), _snapshot(twin))
 
 
@@ -252,12 +243,12 @@ def test_error_message_names_time_major_layout():
     assert layer(x, mask=np.ones((T, B), bool)).shape == (B, 4)
 
 
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru", "stacked"])
+@pytest.mark.parametrize("kind", [*builtin_layers(), "stacked"])
 def test_call_returns_empty_outputs_with_zero_batch(kind):
     layer = LAYERS[kind]()
     output, *states = layer(np.zeros((0, T, F), "float32"))
     assert output.shape == (0, T, {"stacked": 3}.get(kind, 4))
-    assert all(s.shape[0] == 0 for s in _flat(states))
+    assert all(s.shape[0] == 0 for s in flatten(states))
 
 
 # ---------------------------------------------------------------------------------------
@@ -279,12 +270,12 @@ def _last_size(kind):
 # `{n}` in a regex is the size of the last state.
 STATE_ERRORS = {
     "missing_state": (
-        lambda kind, s: _flat(s)[:-1], ValueError,
+        lambda kind, s: flatten(s)[:-1], ValueError,
         r"`initial_state` of \S+ expected \d state array\(s\) of shapes \[.*\]"
         r".*; received \[",
     ),
     "extra_state": (
-        lambda kind, s: [*_flat(s), _flat(s)[-1]], ValueError,
+        lambda kind, s: [*flatten(s), flatten(s)[-1]], ValueError,
         r"`initial_state` of \S+ expected \d state array\(s\) of shapes \[.*\].*; received \[",
     ),
     "wrong_units": (
@@ -389,7 +380,7 @@ def test_stacked_call_accepts_nested_and_flat_initial_state(form):
     }[form]
     layer, reference = _make("stacked", "built"), _make("stacked", "built")
     expected = reference(_inputs(), [[h1, c1], [h2]])
-    _assert_arrays_equal(_flat(layer(_inputs(), states)), _flat(expected), form)
+    assert_arrays_equal(layer(_inputs(), states), expected, form)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -407,9 +398,7 @@ def test_bidirectional_call_raises_with_initial_state_not_a_list(stage):
 # ---------------------------------------------------------------------------------------
 
 DROPOUT_LAYERS = {
-    "simple_rnn": lambda **kw: rnnkit.SimpleRNN(4, seed=1, **FULL, **kw),
-    "lstm": lambda **kw: rnnkit.LSTM(4, seed=1, **FULL, **kw),
-    "gru": lambda **kw: rnnkit.GRU(4, seed=1, **FULL, **kw),
+    **{kind: _builtin(kind) for kind in builtin_layers()},
     "stacked_second_cell": lambda **kw: rnnkit.RNN(
         [rnnkit.LSTMCell(4, seed=1), rnnkit.GRUCell(3, seed=2, **kw)], **FULL
     ),
@@ -437,8 +426,7 @@ def test_call_raises_atomically_with_training_and_dropout(kind, built, rate):
 def test_call_with_training_and_zero_dropout_equals_inference(kind):
     layer = DROPOUT_LAYERS[kind](dropout=0.0, recurrent_dropout=0.0)
     x = _inputs()
-    _assert_arrays_equal(_flat(layer(x, training=True)), _flat(layer(x, training=False)),
-                         "training=True")
+    assert_arrays_equal(layer(x, training=True), layer(x, training=False), "training=True")
 
 
 def test_dropout_is_stored_and_ignored_at_inference():
@@ -461,7 +449,7 @@ def test_reset_states_without_states_is_a_no_op_on_non_stateful_layer(kind):
     layer.reset_states()
     assert layer.states is None
     x = _inputs()
-    _assert_arrays_equal(_flat(layer(x)), _flat(twin(x)), "call after reset_states")
+    assert_arrays_equal(layer(x), twin(x), "call after reset_states")
 
 
 @pytest.mark.parametrize("kind", LAYERS)
@@ -474,7 +462,7 @@ def test_reset_states_with_states_raises_on_non_stateful_layer(kind):
 
 # id -> (nested states -> bad `states`, error, regex)
 RESET_ERRORS = {
-    "missing_state": (lambda kind, s: _flat(s)[:-1], ValueError,
+    "missing_state": (lambda kind, s: flatten(s)[:-1], ValueError,
                       r"`states` of \S+ expected \d state array\(s\) of shapes"),
     "wrong_units": (
         lambda kind, s: _call_form(
@@ -519,9 +507,9 @@ def test_reset_states_sets_and_zeroes_states(kind):
     layer = _make(kind, "stateful")
     states = _nested_states(kind, seed=7)
     layer.reset_states(_call_form(kind, states))
-    _assert_arrays_equal(_flat(layer.states), _flat(states), "states after reset_states(states)")
+    assert_arrays_equal(layer.states, states, "states after reset_states(states)")
     layer.reset_states()
-    for state in _flat(layer.states):
+    for state in flatten(layer.states):
         assert state.shape[0] == B and not state.any()
 
 
@@ -537,10 +525,11 @@ def _new_weights(layer, seed=9):
 
 
 def _last_label(kind):
-    return {
-        "simple_rnn": "bias", "lstm": "bias", "gru": "bias", "stacked": r"cells\[1\]\.bias",
-        "bidirectional": r"backward\.bias", "custom": "recurrent_kernel",
-    }[kind]
+    composites = {
+        "stacked": r"cells\[1\]\.bias", "bidirectional": r"backward\.bias",
+        "custom": "recurrent_kernel",
+    }
+    return composites.get(kind, "bias")  # a built-in cell's weights end with its bias
 
 
 def _first_label(kind):
@@ -637,15 +626,8 @@ def test_set_weights_raises_on_fresh_layer_naming_build(kind):
 # constructor arguments
 # ---------------------------------------------------------------------------------------
 
-CONSTRUCTORS = {
-    "SimpleRNNCell": rnnkit.SimpleRNNCell,
-    "LSTMCell": rnnkit.LSTMCell,
-    "GRUCell": rnnkit.GRUCell,
-    "SimpleRNN": rnnkit.SimpleRNN,
-    "LSTM": rnnkit.LSTM,
-    "GRU": rnnkit.GRU,
-}
-GATED = ("LSTMCell", "GRUCell", "LSTM", "GRU")
+CONSTRUCTORS = {**registry.cell_classes(), **registry.layer_classes()}
+GATED = [name for name, c in CONSTRUCTORS.items() if "recurrent_activation" in c.ARGUMENTS]
 
 # id -> (kwargs, error, regex)
 CONSTRUCTOR_ERRORS = {

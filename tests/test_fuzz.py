@@ -29,7 +29,15 @@ from hypothesis import strategies as st
 
 import rnnkit
 import rnnkit.testing
-from rnnkit.examples import MinimalRNNCell  # the seed's custom cell
+from conftest import (
+    builtin_layers,
+    flatten,
+    recurrent_cell,
+    recurrent_cell_class,
+    state_sizes,
+)
+from rnnkit.examples import MinimalRNNCell  # Keras's documented custom cell
+from rnnkit.layers.recurrent import registry
 
 # ------------------------------------------------------------------------------- settings
 _EXAMPLES = int(os.environ.get("RNNKIT_FUZZ_EXAMPLES") or 0)
@@ -78,7 +86,7 @@ ACTIVATIONS = (
     "tanh", "sigmoid", "hard_sigmoid", "relu", "linear", None, "elu", "selu", "softsign",
     "softplus", "swish", "silu", "gelu", "hard_silu",
 )
-CELL_KINDS = ("simple_rnn", "lstm", "gru", "gru_reset_before", "custom")
+CELL_KINDS = (*builtin_layers(variants=True), "custom")
 OPTIONS = (
     "return_sequences", "return_state", "go_backwards", "time_major", "zero_output_for_mask",
     "unroll",
@@ -122,14 +130,9 @@ def layer_specs(draw, stateful=False):
 def make_cell(spec, dtype):
     if spec["kind"] == "custom":
         return MinimalRNNCell(spec["units"], dtype=dtype)
-    kwargs = {k: v for k, v in spec.items() if k not in ("kind", "units")}
-    if spec["kind"] == "simple_rnn":
-        kwargs.pop("recurrent_activation")
-        return rnnkit.SimpleRNNCell(spec["units"], dtype=dtype, seed=1, **kwargs)
-    if spec["kind"] == "lstm":
-        return rnnkit.LSTMCell(spec["units"], dtype=dtype, seed=1, **kwargs)
-    reset_after = spec["kind"] == "gru"
-    return rnnkit.GRUCell(spec["units"], dtype=dtype, seed=1, reset_after=reset_after, **kwargs)
+    arguments = recurrent_cell_class(spec["kind"]).ARGUMENTS  # SimpleRNN: no recurrent_activation
+    kwargs = {k: v for k, v in spec.items() if k in arguments and k != "units"}
+    return recurrent_cell(spec["kind"], spec["units"], dtype=dtype, seed=1, **kwargs)
 
 
 def make_layer(spec, **overrides):
@@ -399,14 +402,8 @@ def call_cases(draw, layer, spec, batch=None):
 
 
 # ------------------------------------------------------------------------------- checks
-def flat(result):
-    if isinstance(result, (list, tuple)):
-        return [leaf for item in result for leaf in flat(item)]
-    return [result]
-
-
 def assert_same_result(got, want, dtype):
-    got, want = flat(got), flat(want)
+    got, want = flatten(got), flatten(want)
     assert len(got) == len(want)
     tol = 2e-4 if dtype == "float32" else 1e-9
     for g, w in zip(got, want):
@@ -425,7 +422,7 @@ def snapshot(layer):
     rnn = layer.forward_layer if isinstance(layer, rnnkit.Bidirectional) else layer
     return {
         "weights": [w.copy() for w in layer.get_weights()],
-        "states": None if states is None else [s.copy() for s in flat(states)],
+        "states": None if states is None else [s.copy() for s in flatten(states)],
         "built": layer.built,
         "input_dim": rnn._expected_input_dim(),
     }
@@ -457,7 +454,7 @@ def copies_of(kwargs):
     """Snapshots of the caller's writeable arrays, to check that no call writes into them."""
     return [
         (leaf, np.array(leaf, copy=True))
-        for leaf in flat(list(kwargs.values()))
+        for leaf in flatten(list(kwargs.values()))
         if isinstance(leaf, np.ndarray) and leaf.flags.writeable and leaf.dtype.kind in "biuf"
     ]
 
@@ -575,17 +572,17 @@ def test_stateful_sequences_match_the_numpy_loop_and_failures_change_nothing(dat
                 reference["initial_state"] = carried
             with rnnkit.testing.python_loop():
                 want = twin(**reference)
-            want_output, want_states = want[0], flat(want[1:])
+            want_output, want_states = want[0], flatten(want[1:])
             got_output = got[0] if spec["options"]["return_state"] else got
             assert_same_result(got_output, want_output, spec["dtype"])
-            assert_same_result(flat(layer.states), want_states, spec["dtype"])
-            carried = [s.copy() for s in flat(layer.states)]
+            assert_same_result(flatten(layer.states), want_states, spec["dtype"])
+            carried = [s.copy() for s in flatten(layer.states)]
             batch = carried[0].shape[0]
         elif op == "reset":
             layer.reset_states()
             if carried is not None:
                 carried = [np.zeros_like(s) for s in carried]
-                assert_same_result(flat(layer.states), carried, spec["dtype"])
+                assert_same_result(flatten(layer.states), carried, spec["dtype"])
         elif op == "reset_to":
             kwargs, canonical, invalid = data.draw(
                 call_cases(layer, spec, batch=batch if batch is not None else 2)
@@ -602,7 +599,7 @@ def test_stateful_sequences_match_the_numpy_loop_and_failures_change_nothing(dat
             layer.reset_states(states)
             carried = canonical["initial_state"]
             batch = carried[0].shape[0]
-            assert_same_result(flat(layer.states), carried, spec["dtype"])
+            assert_same_result(flatten(layer.states), carried, spec["dtype"])
         else:
             weights, canonical_weights, valid = data.draw(weight_lists(layer, rng))
             if not valid:
@@ -641,7 +638,7 @@ CONSTRUCTOR_ARGUMENTS = {
 def test_constructors_accept_valid_arguments_and_name_invalid_ones(data):
     TRIED["constructor"] += 1
     layer_class = data.draw(
-        st.sampled_from([rnnkit.SimpleRNN, rnnkit.LSTM, rnnkit.GRU, rnnkit.LSTMCell])
+        st.sampled_from([*registry.layer_classes().values(), rnnkit.LSTMCell])
     )
     kwargs, invalid = {}, set()
     for name, (good, bad) in CONSTRUCTOR_ARGUMENTS.items():
@@ -685,7 +682,7 @@ def test_one_step_cell_calls_match_call_or_raise_a_clear_error(data):
     if problem == "features" and cell.built:
         x_shape = (batch, features + 1)
     x, x_logical, x_valid = data.draw(hostile_array(rng, x_shape))
-    sizes = [cell.units] * (2 if spec["kind"] == "lstm" else 1)
+    sizes = state_sizes(spec["kind"], cell.units)
     states = [np.array(rng.uniform(-1, 1, (batch, s)), dtype=dtype) for s in sizes]
     passed = list(states)
     if problem == "count":
@@ -721,7 +718,7 @@ def _allocation_fails_cleanly():
 @pytest.mark.skipif(not _allocation_fails_cleanly(), reason="huge allocations would not fail")
 @fuzz(share=0.25)
 @given(
-    st.sampled_from([rnnkit.SimpleRNN, rnnkit.LSTM, rnnkit.GRU]),
+    st.sampled_from(list(registry.layer_classes().values())),
     st.booleans(),
     st.lists(st.sampled_from([1, 3, 2**20, 2**31, 2**40]), min_size=3, max_size=3),
     st.sampled_from(["float32", "bool", "int8"]),
@@ -777,7 +774,7 @@ def test_an_error_inside_a_stateful_run_changes_nothing(stacked):
     weights, states = layer.get_weights(), layer.states
     with pytest.raises(RuntimeError, match="cell failed"):
         layer(x)
-    for got, want in zip(flat(layer.states), flat(states)):
+    for got, want in zip(flatten(layer.states), flatten(states)):
         np.testing.assert_array_equal(got, want)
     for got, want in zip(layer.get_weights(), weights):
         np.testing.assert_array_equal(got, want)

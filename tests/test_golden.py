@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rnnkit
 from conftest import (
     PATHS,
     TOLERANCES,
@@ -31,8 +32,6 @@ from conftest import (
     unflatten,
     with_unroll,
 )
-
-rnnkit = pytest.importorskip("rnnkit")
 
 GOLDEN_PATH = Path(__file__).parent / "data" / "golden.npz"
 GOLDEN = np.load(GOLDEN_PATH)

@@ -16,16 +16,15 @@ import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
 
-from conftest import TOLERANCES, import_keras, seed_for
+import rnnkit
+from conftest import assert_results_close, import_keras, seed_for
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
-pytest.importorskip("keras")
-h5py = pytest.importorskip("h5py")
 keras = import_keras()
-rnnkit = pytest.importorskip("rnnkit")
 from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 
 L = keras.layers
@@ -204,13 +203,6 @@ def load(saved, fmt):
     return rnnkit.load_keras(paths[fmt], config=paths["config"])
 
 
-def assert_close(actual, expected, dtype, label=""):
-    assert isinstance(actual, np.ndarray), type(actual)
-    assert actual.dtype == np.dtype(dtype), (actual.dtype, dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    np.testing.assert_allclose(actual, expected, **TOLERANCES[dtype], err_msg=label)
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_loaded_model_matches_keras(saved, fmt):
     model = load(saved, fmt)
@@ -227,8 +219,9 @@ def test_loaded_model_matches_keras(saved, fmt):
     for got, want in zip(ours, keras_weights):
         np.testing.assert_array_equal(got, want)
     assert model.count_params() == saved["model"].count_params()
-    assert_close(model(saved["x"]), saved["expected"], saved["dtype"], f"{saved['case']} {fmt}")
-    assert_close(model.predict(saved["x"], batch_size=4), saved["expected"], saved["dtype"])
+    label = f"{saved['case']} {fmt}"
+    assert_results_close(model(saved["x"]), saved["expected"], saved["dtype"], label)
+    assert_results_close(model.predict(saved["x"], batch_size=4), saved["expected"], saved["dtype"])
 
 
 def test_load_weights_into_a_model_built_in_rnnkit(saved):
@@ -243,7 +236,7 @@ def test_load_weights_into_a_model_built_in_rnnkit(saved):
         model.load_weights(saved["paths"][key])
         after = model(saved["x"])
         assert not np.allclose(before, after)  # the weights did change
-        assert_close(after, saved["expected"], saved["dtype"], key)
+        assert_results_close(after, saved["expected"], saved["dtype"], key)
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,7 +269,7 @@ def test_handwritten_rnnkit_model_loads_keras_weights(tmp_path, rng):
             rnnkit.Dense(2),
         ])
         model.load_weights(path)  # built from the InputLayer's shape
-        assert_close(model(ids), expected, "float32", str(path))
+        assert_results_close(model(ids), expected, "float32", str(path))
 
 
 def test_load_weights_refuses_another_architecture(tmp_path, rng):
@@ -317,11 +310,12 @@ def test_stateful_model_carries_states_like_keras(tmp_path, rng):
     assert all(layer.stateful for layer in model.layers[:2])
     chunks = [rng.standard_normal((BATCH, STEPS, FEATURES)).astype("float32") for _ in range(3)]
     for i, chunk in enumerate(chunks):
-        assert_close(model(chunk), np.asarray(keras_model(chunk)), "float32", f"call {i}")
+        assert_results_close(model(chunk), np.asarray(keras_model(chunk)), "float32", f"call {i}")
     model.reset_states()
     for layer in keras_model.layers[:2]:
         layer.reset_state()
-    assert_close(model(chunks[0]), np.asarray(keras_model(chunks[0])), "float32", "after reset")
+    expected = np.asarray(keras_model(chunks[0]))
+    assert_results_close(model(chunks[0]), expected, "float32", "after reset")
 
 
 DENSE_ACTIVATIONS = (
@@ -347,7 +341,7 @@ def test_dense_and_activation_layers_by_name(tmp_path, rng, activation):
     keras_model.save(tmp_path / "m.keras")
     x = (2 * rng.standard_normal((BATCH, STEPS, FEATURES))).astype("float32")
     model = rnnkit.load_keras(tmp_path / "m.keras")
-    assert_close(model(x), np.asarray(keras_model(x)), "float32", activation)
+    assert_results_close(model(x), np.asarray(keras_model(x)), "float32", activation)
 
 
 @pytest.mark.parametrize("make", [
@@ -380,7 +374,7 @@ def test_from_keras_converts_a_single_layer(rng, make):
         expected_flat.extend(item if isinstance(item, (list, tuple)) else [item])
     assert len(flat) == len(expected_flat)
     for a, b in zip(flat, expected_flat):
-        assert_close(a, np.asarray(b), "float32")
+        assert_results_close(a, np.asarray(b), "float32")
 
 
 @pytest.mark.parametrize("cell", ["SimpleRNNCell", "LSTMCell", "GRUCell"])
@@ -397,9 +391,9 @@ def test_from_keras_converts_a_cell(rng, cell):
     assert type(ours).__name__ == cell
     got_output, got_states = ours(x, states)
     want_output, want_states = keras_cell(x, states)
-    assert_close(got_output, np.asarray(want_output), "float32")
+    assert_results_close(got_output, np.asarray(want_output), "float32")
     for a, b in zip(got_states, want_states):
-        assert_close(a, np.asarray(b), "float32")
+        assert_results_close(a, np.asarray(b), "float32")
 
 
 def test_mixed_precision_policy_needs_an_explicit_dtype(tmp_path, rng):
@@ -621,4 +615,4 @@ def test_tf_keras_2_h5_layout(kind, tmp_path, rng):
         legacy_h5_format.save_weights_to_hdf5_group(f.create_group("model_weights"),
                                                     keras_model)
     model = rnnkit.load_keras(path)
-    assert_close(model(data), np.asarray(keras_model(data)), "float32", kind)
+    assert_results_close(model(data), np.asarray(keras_model(data)), "float32", kind)

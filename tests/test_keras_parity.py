@@ -19,6 +19,7 @@ import os
 import numpy as np
 import pytest
 
+import rnnkit
 from conftest import (
     ACTIVATIONS,
     CELL_SPECS,
@@ -26,6 +27,7 @@ from conftest import (
     PATHS,
     assert_results_close,
     build_layer,
+    builtin_layers,
     execution_path,
     flatten,
     import_keras,
@@ -49,9 +51,7 @@ from conftest import (
 )
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
-pytest.importorskip("keras")
 keras = import_keras()
-rnnkit = pytest.importorskip("rnnkit")
 
 CELLS = tuple(CELL_SPECS)
 SHAPE = (5, 7, 3)  # batch 5 (the mask's four special rows + one), 7 steps (3 + 3 + 1 chunks)
@@ -103,6 +103,17 @@ def run_rnnkit(spec, dtype, reference, path, initial_state=None, **call_kwargs):
         initial_state = reference.initial_state
     with context:
         return layer(reference.x, initial_state=initial_state, mask=reference.mask, **call_kwargs)
+
+
+def test_the_grid_has_every_builtin_layer_and_kernel_variant():
+    """CELL_SPECS (written out, since make_golden.py reads it without rnnkit) holds every
+    built-in layer of rnnkit's registry with each kernel variant: add a new one there."""
+    grid = [(spec["layer"], spec["kwargs"]) for spec in CELL_SPECS.values()]
+    for name, (layer, kwargs) in builtin_layers(variants=True).items():
+        assert any(
+            layer == grid_layer and kwargs.items() <= grid_kwargs.items()
+            for grid_layer, grid_kwargs in grid
+        ), f"{name} ({layer}, {kwargs}) is not in conftest.CELL_SPECS"
 
 
 def test_keras_reference_computes_in_float64():
@@ -277,7 +288,7 @@ def test_unknown_activation_raises_value_error_like_keras(make):
     x = np.zeros((1, 2, 3), "float32")
     with pytest.raises(ValueError):
         make(keras.layers)(x)
-    # The SPEC: a ValueError naming the choices.
+    # rnnkit's ValueError also names the choices.
     with pytest.raises(ValueError, match="no_such_activation") as excinfo:
         make(rnnkit)(x)
     assert "tanh" in str(excinfo.value)
@@ -348,7 +359,7 @@ def test_initial_state_matches_keras(cell, go_backwards, mask_kind, dtype, path)
     result = run_rnnkit(spec, dtype, reference, path)
     assert_results_close(result, reference.result, dtype, label=f"{key} via {path}")
     if mask_kind != "none":
-        # The SPEC's mask rules, stated directly: a masked first step outputs zeros (not
+        # rnnkit's mask rules, stated directly: a masked first step outputs zeros (not
         # the initial state); a fully masked row outputs zeros and keeps its initial states.
         sequence, *states = result
         assert not sequence[3, 0].any()

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from conftest import builtin_layers, recurrent_layer
 
 UNDER_SANITIZER = bool(os.environ.get("RNNKIT_SANITIZE"))
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -111,12 +112,7 @@ def test_rss_is_flat_over_100000_calls():
 
 
 # ------------------------------------------------------------------------------- 10^6 steps
-CELLS = {
-    "simple_rnn": lambda **kw: rnnkit.SimpleRNN(8, **kw),
-    "lstm": lambda **kw: rnnkit.LSTM(8, **kw),
-    "gru": lambda **kw: rnnkit.GRU(8, **kw),
-    "gru_reset_before": lambda **kw: rnnkit.GRU(8, reset_after=False, **kw),
-}
+CELLS = builtin_layers(variants=True)
 MILLION = 10**6
 
 
@@ -124,7 +120,7 @@ MILLION = 10**6
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", CELLS)
 def test_workspace_of_unroll_false_does_not_grow_with_timesteps(kind, dtype, has_mask):
-    layer = CELLS[kind](dtype=dtype)
+    layer = recurrent_layer(kind, 8, dtype=dtype)
     layer.build((1, 1, 3))
     kernel = layer.cell.compiled_kernel()
     for batch in (1, 7, 64):
@@ -145,7 +141,7 @@ def test_a_million_timesteps_run_in_bounded_memory(kind, has_mask):
     mask = np.random.default_rng(1).random((1, MILLION)) < 0.9 if has_mask else None
     peaks = {}
     for unroll in (False, True):
-        layer = CELLS[kind](unroll=unroll, return_state=True)
+        layer = recurrent_layer(kind, 8, unroll=unroll, return_state=True)
         layer.build(x.shape)
         gc.collect()
         before = _rss()

@@ -4,8 +4,8 @@ shapes, and the errors a user meets. (Their numbers against Keras: test_keras_im
 import numpy as np
 import pytest
 
-rnnkit = pytest.importorskip("rnnkit")
-from rnnkit.models.sequential import apply_layer  # noqa: E402
+import rnnkit
+from rnnkit.models.sequential import apply_layer
 
 BATCH, STEPS, FEATURES = 3, 5, 2
 

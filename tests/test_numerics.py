@@ -20,20 +20,13 @@ import pytest
 
 import rnnkit
 import rnnkit.testing
+from conftest import builtin_layers, flatten, recurrent_layer
 from rnnkit import activations
 
-KINDS = {
-    "simple_rnn": lambda **kw: rnnkit.SimpleRNN(5, **kw),
-    "lstm": lambda **kw: rnnkit.LSTM(5, **kw),
-    "gru": lambda **kw: rnnkit.GRU(5, **kw),
-    "gru_reset_before": lambda **kw: rnnkit.GRU(5, reset_after=False, **kw),
-    "stacked": lambda dtype, **kw: rnnkit.RNN(
-        [rnnkit.LSTMCell(5, seed=3, dtype=dtype), rnnkit.GRUCell(4, seed=4, dtype=dtype)], **kw
-    ),
-}
+KINDS = [*builtin_layers(variants=True), "stacked"]
 DTYPES = ("float32", "float64")
 SPECIAL = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 1e30}
-# Every activation the C++ kernels compute (SPEC: "same formulas as Keras 3").
+# Every activation the C++ kernels compute, with Keras 3's formulas.
 ACTIVATIONS = (
     "tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "selu", "softsign",
     "softplus", "swish", "gelu", "exponential", "hard_silu",
@@ -41,23 +34,21 @@ ACTIVATIONS = (
 
 
 def _layer(kind, dtype, **kw):
-    layer = KINDS[kind](dtype=dtype, return_sequences=True, return_state=True, **kw)
+    kw = {"return_sequences": True, "return_state": True, **kw}
+    if kind == "stacked":
+        cells = [rnnkit.LSTMCell(5, seed=3, dtype=dtype), rnnkit.GRUCell(4, seed=4, dtype=dtype)]
+        layer = rnnkit.RNN(cells, **kw)
+    else:
+        layer = recurrent_layer(kind, 5, dtype=dtype, **kw)
     layer.build((4, 6, 3))
     rng = np.random.default_rng(7)
     layer.set_weights([rng.uniform(-0.6, 0.6, w.shape) for w in layer.get_weights()])
     return layer
 
 
-def _flat(result):
-    out = []
-    for item in result if isinstance(result, (list, tuple)) else [result]:
-        out.extend(_flat(item) if isinstance(item, (list, tuple)) else [item])
-    return out
-
-
 def _assert_same_specials(got, want, dtype):
     """Same NaN positions, same infinities (with sign), finite values close."""
-    for g, w in zip(_flat(got), _flat(want)):
+    for g, w in zip(flatten(got), flatten(want)):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
         np.testing.assert_array_equal(np.isposinf(g), np.isposinf(w))
         np.testing.assert_array_equal(np.isneginf(g), np.isneginf(w))
@@ -84,12 +75,12 @@ def test_special_values_in_inputs_propagate_as_in_numpy_loop(kind, dtype, value)
     x[3, 5, 2] = SPECIAL[value]  # row 3, last step only
     got, want = _call_both(layer, x)
     _assert_same_specials(got, want, dtype)
-    sequence = _flat(got)[0]
+    sequence = flatten(got)[0]
     # Rows 0 and 2 never saw the value: finite, and equal to a run of those rows alone (up to
     # the summation order, which depends on the number of rows in a product).
     clean = layer(np.ascontiguousarray(x[[0, 2]]))
     tol = 1e-6 if dtype == "float32" else 1e-14
-    for row_all, row_alone in zip(_flat(got), _flat(clean)):
+    for row_all, row_alone in zip(flatten(got), flatten(clean)):
         np.testing.assert_allclose(row_all[[0, 2]], row_alone, rtol=tol, atol=tol)
     assert np.isfinite(sequence[[0, 2]]).all()
     if value == "nan":  # a NaN input reaches the state: every later step of its row is NaN
@@ -112,7 +103,7 @@ def test_special_values_in_initial_state_and_weights_propagate(kind, dtype):
     states[-1][2, 1] = np.inf
     got, want = _call_both(layer, x, initial_state=states)
     _assert_same_specials(got, want, dtype)
-    assert np.isnan(_flat(got)[0][0]).any()  # the NaN state reached row 0's outputs
+    assert np.isnan(flatten(got)[0][0]).any()  # the NaN state reached row 0's outputs
 
     weights = layer.get_weights()
     weights[1][0, 0] = np.nan  # one recurrent weight of the first cell
@@ -134,7 +125,7 @@ def test_masked_steps_never_read_their_nan_inputs(kind, dtype, zero_output_for_m
     mask[2, 5] = False
     got, want = _call_both(layer, x, mask=mask)
     _assert_same_specials(got, want, dtype)
-    for array in _flat(got):
+    for array in flatten(got):
         assert np.isfinite(array).all()
 
 
@@ -168,8 +159,7 @@ def test_every_activation_maps_special_values_as_numpy(activation, dtype):
 def _decaying_layer(kind, dtype, units=64, **kw):
     """A layer whose weights keep tiny inputs tiny: kernel and recurrent kernel 0.5 * identity,
     no bias, so denormal inputs give denormal gates (and, for SimpleRNN, denormal states)."""
-    make = {"simple_rnn": rnnkit.SimpleRNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind]
-    layer = make(units, dtype=dtype, return_sequences=True, **kw)
+    layer = recurrent_layer(kind, units, dtype=dtype, return_sequences=True, **kw)
     layer.build((32, 400, units))
     weights = layer.get_weights()
     weights[0] = 0.5 * np.eye(units, weights[0].shape[1])
@@ -243,7 +233,7 @@ MAX_DENORMAL_SLOWDOWN = 5.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", builtin_layers())
 def test_denormals_do_not_slow_the_kernels_down(kind, dtype):
     previous = rnnkit.get_num_threads()
     rnnkit.set_num_threads(1)

@@ -120,7 +120,7 @@ def test_matches_keras_ops_float32(keras, case):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_float64_stays_float64(keras, case):
     # Keras 3.15's NumPy backend returns float32 for most float64 inputs; rnnkit keeps float64
-    # (the SPEC supports float64 end to end), so only the values are compared.
+    # (rnnkit computes in float64 end to end), so only the values are compared.
     name = _op_name(case)
     args = CASES[case](_data("float64"))
     got = getattr(ops, name)(*args)
@@ -342,7 +342,7 @@ def test_all_ops_have_docstrings():
         assert doc and doc.strip(), name
 
 
-# --------------------------------------------------------------------------- the seed cell
+# ------------------------------------------------------------ the tf.keras 2 docstring's cell
 
 
 class _MinimalRNNCell:

@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 
 import rnnkit
+from conftest import PATH_TOLERANCES, assert_results_close, builtin_layers, recurrent_cell
 from rnnkit import _core, testing
 
-TOL = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
-
-CELLS = {
-    "simple_rnn": lambda units, **kw: rnnkit.SimpleRNNCell(units, **kw),
-    "lstm": lambda units, **kw: rnnkit.LSTMCell(units, **kw),
-    "gru": lambda units, **kw: rnnkit.GRUCell(units, **kw),
-    "gru_reset_before": lambda units, **kw: rnnkit.GRUCell(units, reset_after=False, **kw),
-}
+CELLS = builtin_layers(variants=True)
 
 
 def _mask(rng, batch, steps):
@@ -44,18 +38,6 @@ def _both_paths(layer, x, **call):
     return compiled, reference
 
 
-def _assert_all_close(actual, expected, dtype):
-    actual = actual if isinstance(actual, (tuple, list)) else [actual]
-    expected = expected if isinstance(expected, (tuple, list)) else [expected]
-    assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
-        if isinstance(e, list):
-            _assert_all_close(a, e, dtype)
-        else:
-            assert a.dtype == np.dtype(dtype)
-            np.testing.assert_allclose(a, e, **TOL[dtype])
-
-
 GRID = list(
     itertools.product(
         CELLS,
@@ -79,7 +61,7 @@ def test_compiled_matches_numpy_loop_over_argument_grid(
     rng = np.random.default_rng(hash((cell, return_sequences, go_backwards, masked)) % 2**32)
     batch, steps, features, units = 3, 7, 4, 5
     layer = rnnkit.RNN(
-        CELLS[cell](units, dtype=dtype),
+        recurrent_cell(cell, units, dtype=dtype),
         return_sequences=return_sequences,
         return_state=True,
         go_backwards=go_backwards,
@@ -99,7 +81,7 @@ def test_compiled_matches_numpy_loop_over_argument_grid(
             rng.standard_normal((batch, units)) for _ in layer.cell.get_initial_state(1)
         ]
     compiled, reference = _both_paths(layer, x, **call)
-    _assert_all_close(compiled, reference, dtype)
+    assert_results_close(compiled, reference, dtype, tolerances=PATH_TOLERANCES)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -111,9 +93,9 @@ def test_unroll_false_equals_unroll_true_at_every_chunking(cell, masked, go_back
     batch, steps, features, units = 4, 10, 3, 6
     x = rng.standard_normal((batch, steps, features)).astype("float32")
     mask = _mask(rng, batch, steps) if masked else None
-    unrolled = rnnkit.RNN(CELLS[cell](units), return_sequences=True, return_state=True,
+    unrolled = rnnkit.RNN(recurrent_cell(cell, units), return_sequences=True, return_state=True,
                           go_backwards=go_backwards, unroll=True)
-    looped = rnnkit.RNN(CELLS[cell](units), return_sequences=True, return_state=True,
+    looped = rnnkit.RNN(recurrent_cell(cell, units), return_sequences=True, return_state=True,
                         go_backwards=go_backwards, unroll=False)
     unrolled.build(x.shape)
     looped.build(x.shape)
@@ -122,9 +104,9 @@ def test_unroll_false_equals_unroll_true_at_every_chunking(cell, masked, go_back
     expected = unrolled(x, mask=mask)
     with testing.chunk_steps(chunk):
         actual = looped(x, mask=mask)
-    _assert_all_close(list(actual), list(expected), "float32")
+    assert_results_close(list(actual), list(expected), "float32", tolerances=PATH_TOLERANCES)
     automatic = looped(x, mask=mask)  # the kernel's own memory-bounded chunking
-    _assert_all_close(list(automatic), list(expected), "float32")
+    assert_results_close(list(automatic), list(expected), "float32", tolerances=PATH_TOLERANCES)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -134,8 +116,8 @@ def test_time_major_equals_batch_major_transposed(cell, masked):
     batch, steps, features, units = 3, 6, 4, 5
     x = rng.standard_normal((batch, steps, features)).astype("float32")
     mask = _mask(rng, batch, steps) if masked else None
-    batch_major = rnnkit.RNN(CELLS[cell](units), return_sequences=True, return_state=True)
-    time_major = rnnkit.RNN(CELLS[cell](units), return_sequences=True, return_state=True,
+    batch_major = rnnkit.RNN(recurrent_cell(cell, units), return_sequences=True, return_state=True)
+    time_major = rnnkit.RNN(recurrent_cell(cell, units), return_sequences=True, return_state=True,
                             time_major=True)
     batch_major.build(x.shape)
     time_major.build(x.transpose(1, 0, 2).shape)
@@ -144,7 +126,7 @@ def test_time_major_equals_batch_major_transposed(cell, masked):
     y, *states = batch_major(x, mask=mask)
     y_t, *states_t = time_major(x.transpose(1, 0, 2), mask=None if mask is None else mask.T)
     np.testing.assert_allclose(y_t.transpose(1, 0, 2), y, rtol=1e-6, atol=1e-6)
-    _assert_all_close(states_t, states, "float32")
+    assert_results_close(states_t, states, "float32", tolerances=PATH_TOLERANCES)
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -174,7 +156,7 @@ def test_stacked_layer_by_layer_equals_per_step_interleaving(
         mask = mask.T if time_major else mask
     compiled, reference = _both_paths(layer, x, mask=mask)
     assert [len(s) for s in compiled[1:]] == [2, 1, 1, 1]  # nested per cell, as Keras 3
-    _assert_all_close(list(compiled), list(reference), "float32")
+    assert_results_close(list(compiled), list(reference), "float32", tolerances=PATH_TOLERANCES)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -182,7 +164,7 @@ def test_every_compiled_simd_level_gives_the_same_numbers(cell):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 9, 17)).astype("float32")
     mask = _mask(rng, 3, 9)
-    layer = rnnkit.RNN(CELLS[cell](33), return_sequences=True, return_state=True)
+    layer = rnnkit.RNN(recurrent_cell(cell, 33), return_sequences=True, return_state=True)
     layer.build(x.shape)
     _randomize(layer, rng)
     active = _core.active_isa()
@@ -199,7 +181,7 @@ def test_every_compiled_simd_level_gives_the_same_numbers(cell):
     assert set(results) == set(_core.supported_isas())
     for result in results.values():
         # Levels differ only by rounding (FMA contraction, blocking) at K = 17 + 33.
-        _assert_all_close(list(result), list(reference), "float32")
+        assert_results_close(list(result), list(reference), "float32", tolerances=PATH_TOLERANCES)
 
 
 def test_set_isa_rejects_unknown_level_naming_the_choices():
@@ -209,7 +191,7 @@ def test_set_isa_rejects_unknown_level_naming_the_choices():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_unroll_false_working_memory_is_independent_of_steps(cell):
-    layer = rnnkit.RNN(CELLS[cell](64))
+    layer = rnnkit.RNN(recurrent_cell(cell, 64))
     layer.build((8, 10, 32))
     kernel = layer.cell.compiled_kernel()
     looped = {steps: kernel.workspace_bytes(8, steps, 0, True) for steps in (10**3, 10**6, 10**9)}
@@ -224,7 +206,7 @@ def test_long_sequence_compiled_matches_numpy_loop():
     x = rng.standard_normal((2, 1000, 3)).astype("float32")
     layer = rnnkit.LSTM(8, return_sequences=True)
     compiled, reference = _both_paths(layer, x)
-    _assert_all_close(compiled, reference, "float32")
+    assert_results_close(compiled, reference, "float32", tolerances=PATH_TOLERANCES)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +216,7 @@ def test_long_sequence_compiled_matches_numpy_loop():
 def test_edge_shapes_compiled_matches_numpy_loop(cell, batch, steps, features):
     rng = np.random.default_rng(batch * 100 + steps)
     x = rng.standard_normal((batch, steps, features)).astype("float32")
-    layer = rnnkit.RNN(CELLS[cell](4), return_sequences=True, return_state=True)
+    layer = rnnkit.RNN(recurrent_cell(cell, 4), return_sequences=True, return_state=True)
     layer.build(x.shape)
     _randomize(layer, rng)
     compiled = layer(x)
@@ -243,7 +225,7 @@ def test_edge_shapes_compiled_matches_numpy_loop(cell, batch, steps, features):
         return  # the NumPy loop has nothing to stack either; shapes are the contract here
     with testing.python_loop():
         reference = layer(x)
-    _assert_all_close(list(compiled), list(reference), "float32")
+    assert_results_close(list(compiled), list(reference), "float32", tolerances=PATH_TOLERANCES)
 
 
 def test_python_callable_activation_runs_through_numpy_loop():
@@ -274,7 +256,7 @@ def test_output_sequences_beyond_l2_compiled_match_numpy_loop(cell, units, time_
     rng = np.random.default_rng(units)
     batch, steps, features = 8, 400, 3
     assert batch * steps * units * 4 >= 2**20
-    layer = rnnkit.RNN(CELLS[cell](units, dtype=dtype), return_sequences=True,
+    layer = rnnkit.RNN(recurrent_cell(cell, units, dtype=dtype), return_sequences=True,
                        return_state=True, go_backwards=masked, time_major=time_major)
     shape = (steps, batch, features) if time_major else (batch, steps, features)
     x = rng.standard_normal(shape).astype(dtype)
@@ -288,4 +270,4 @@ def test_output_sequences_beyond_l2_compiled_match_numpy_loop(cell, units, time_
         mask = _mask(rng, batch, steps)
         call["mask"] = mask.T if time_major else mask
     compiled, reference = _both_paths(layer, x, **call)
-    _assert_all_close(list(compiled), list(reference), dtype)
+    assert_results_close(list(compiled), list(reference), dtype, tolerances=PATH_TOLERANCES)

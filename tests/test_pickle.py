@@ -14,8 +14,9 @@ import zipfile
 import numpy as np
 import pytest
 
-rnnkit = pytest.importorskip("rnnkit")
-from rnnkit.examples import MinimalRNNCell  # noqa: E402
+import rnnkit
+from conftest import assert_arrays_equal
+from rnnkit.examples import MinimalRNNCell
 
 BATCH, STEPS, FEATURES, VOCAB = 4, 6, 3, 9
 
@@ -75,18 +76,6 @@ def randomize(obj, rng):
     obj.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in obj.get_weights()])
 
 
-def assert_identical(a, b):
-    a = a if isinstance(a, (list, tuple)) else [a]
-    b = b if isinstance(b, (list, tuple)) else [b]
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        if isinstance(x, (list, tuple)):
-            assert_identical(x, y)
-            continue
-        assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_array_equal(x, y)
-
-
 def built(name, rng):
     obj = LAYERS[name]() if name in LAYERS else models()[name]()
     x = inputs_for(name, rng)
@@ -107,15 +96,15 @@ def test_pickle_round_trip_gives_identical_outputs(name, protocol, rng):
     expected = obj(x)
     clone = pickle.loads(pickle.dumps(obj, protocol=protocol))
     assert type(clone) is type(obj)
-    assert_identical(clone(x), expected)
-    assert_identical(clone.get_weights(), obj.get_weights())
+    assert_arrays_equal(clone(x), expected)
+    assert_arrays_equal(clone.get_weights(), obj.get_weights())
     for weight in clone.weights:
         assert not weight.flags.writeable  # still read-only
     # The compiled kernels are rebuilt from the new weights after set_weights.
     new = [w * 0.5 for w in obj.get_weights()]
     clone.set_weights(new)
     obj.set_weights(new)
-    assert_identical(clone(x), obj(x))
+    assert_arrays_equal(clone(x), obj(x))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -123,9 +112,9 @@ def test_deepcopy_is_independent(name, rng):
     obj, x = built(name, rng)
     expected = obj(x)
     clone = copy.deepcopy(obj)
-    assert_identical(clone(x), expected)
+    assert_arrays_equal(clone(x), expected)
     clone.set_weights([w + 1 for w in clone.get_weights()])
-    assert_identical(obj(x), expected)  # the original is untouched
+    assert_arrays_equal(obj(x), expected)  # the original is untouched
 
 
 def test_unbuilt_layer_pickles(rng):
@@ -157,7 +146,7 @@ def test_stateful_states_travel(kind, rng):
     layer(chunks[1])
     clone = pickle.loads(pickle.dumps(layer))
     # The clone continues from the carried states exactly as the original does.
-    assert_identical(clone(chunks[2]), layer(chunks[2]))
+    assert_arrays_equal(clone(chunks[2]), layer(chunks[2]))
     clone.reset_states()
     assert np.any(clone(chunks[0]) != layer(chunks[0]))  # reset: the clone starts over
 
@@ -176,8 +165,8 @@ def test_save_and_load_round_trip(name, rng, tmp_path):
     loaded = rnnkit.load(path)
     assert type(loaded) is type(obj)
     assert loaded.dtype == obj.dtype
-    assert_identical(loaded.get_weights(), obj.get_weights())
-    assert_identical(loaded(x), obj(x))
+    assert_arrays_equal(loaded.get_weights(), obj.get_weights())
+    assert_arrays_equal(loaded(x), obj(x))
 
 
 def test_saved_file_is_json_and_npz(rng, tmp_path):
@@ -212,7 +201,7 @@ def test_save_keeps_stateful_states(kind, rng, tmp_path):
     layer(chunks[0])
     rnnkit.save(layer, tmp_path / "s.rnnkit")
     loaded = rnnkit.load(tmp_path / "s.rnnkit")
-    assert_identical(loaded(chunks[1]), layer(chunks[1]))
+    assert_arrays_equal(loaded(chunks[1]), layer(chunks[1]))
 
 
 @pytest.mark.parametrize("cell", ["SimpleRNNCell", "LSTMCell", "GRUCell"])
@@ -225,7 +214,7 @@ def test_save_and_load_a_cell(cell, rng, tmp_path):
     rnnkit.save(original, tmp_path / "c.rnnkit")
     loaded = rnnkit.load(tmp_path / "c.rnnkit")
     assert type(loaded) is type(original)
-    assert_identical(loaded(x, states), original(x, states))
+    assert_arrays_equal(loaded(x, states), original(x, states))
 
 
 def test_save_refuses_custom_cells_and_points_to_pickle(rng, tmp_path):
@@ -245,13 +234,14 @@ def test_load_refuses_other_files(tmp_path):
 
 
 def test_torch_converted_model_pickles_and_saves(rng, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     module = torch.nn.LSTM(FEATURES, 4, num_layers=2, bidirectional=True, batch_first=True)
     converted = rnnkit.from_torch(module)
     x = floats(rng)
     expected = converted(x)
-    assert_identical(pickle.loads(pickle.dumps(converted))(x), expected)
+    assert_arrays_equal(pickle.loads(pickle.dumps(converted))(x), expected)
     rnnkit.save(converted, tmp_path / "t.rnnkit")
     loaded = rnnkit.load(tmp_path / "t.rnnkit")
     assert isinstance(loaded, rnnkit.TorchRNN) and loaded.batch_first
-    assert_identical(loaded(x), expected)
+    assert_arrays_equal(loaded(x), expected)

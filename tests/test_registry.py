@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from rnnkit import _core
 from rnnkit.layers.recurrent import registry
 from rnnkit.layers.recurrent.cell_layer import RNN_ARGUMENTS
 
@@ -55,6 +56,12 @@ def test_the_registry_holds_every_built_in_cell_and_its_layer():
         assert getattr(rnnkit, cell_class.__name__) is cell_class
         assert getattr(rnnkit.layers, layer_class.__name__) is layer_class
         assert registry.cell_named(cell_class.CORE_NAME) is cell_class
+
+
+def test_the_registry_and_the_cpp_cell_table_list_the_same_cells():
+    """Each C++ cell (`_core.CELLS`) has its Python class, and each class its C++ row."""
+    core_names = [cell.CORE_NAME for cell in registry.cell_classes().values()]
+    assert sorted(core_names) == sorted(_core.CELLS)
 
 
 def test_every_argument_has_a_test_value():

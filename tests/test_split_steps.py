@@ -9,27 +9,23 @@ import numpy as np
 import pytest
 
 import rnnkit
+from conftest import builtin_layers, flatten, recurrent_layer, state_sizes
 from rnnkit import testing
 
 UNITS = 256  # whole panels at every SIMD level, and steps long enough to be worth splitting
 STEPS = 50  # and enough of them
 CELLS = {
-    "simple_rnn": lambda **kw: rnnkit.SimpleRNN(UNITS, **kw),
-    "lstm": lambda **kw: rnnkit.LSTM(UNITS, **kw),
-    "gru": lambda **kw: rnnkit.GRU(UNITS, **kw),
-    "lstm_relu": lambda **kw: rnnkit.LSTM(UNITS, activation="relu",
-                                          recurrent_activation="hard_sigmoid", **kw),
+    **builtin_layers(),
+    "lstm_relu": ("LSTM", {"activation": "relu", "recurrent_activation": "hard_sigmoid"}),
 }
+
+
+def _layer(cell, **kwargs):
+    return recurrent_layer(CELLS[cell], UNITS, **kwargs)
 
 
 def _x(shape, dtype="float32", seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def _flat(result):
-    if isinstance(result, np.ndarray):
-        return [result]
-    return [a for item in result for a in _flat(item)]
 
 
 @pytest.fixture
@@ -60,10 +56,11 @@ def test_split_steps_give_the_numbers_of_one_thread(threads, cell, batch, go_bac
                                                     return_sequences, time_major, dtype):
     kwargs = dict(return_sequences=return_sequences, return_state=True,
                   go_backwards=go_backwards, time_major=time_major, dtype=dtype)
-    layer = CELLS[cell](**kwargs)
+    layer = _layer(cell, **kwargs)
     shape = (STEPS, batch, 64) if time_major else (batch, STEPS, 64)
     x = _x(shape, dtype)
-    states = [_x((batch, UNITS), dtype, seed=s + 1) for s in range(2 if "lstm" in cell else 1)]
+    states = [_x((batch, UNITS), dtype, seed=s + 1)
+              for s in range(len(state_sizes(CELLS[cell], UNITS)))]
     threads(1)
     one = layer(x, initial_state=states)
     one_plain = layer(x)
@@ -73,15 +70,15 @@ def test_split_steps_give_the_numbers_of_one_thread(threads, cell, batch, go_bac
     two = layer(x, initial_state=states)
     two_plain = layer(x)
     two_again = layer(x)
-    for a, b in zip(_flat(one) + _flat(one_plain) + _flat(one_again),
-                    _flat(two) + _flat(two_plain) + _flat(two_again)):
+    for a, b in zip(flatten(one) + flatten(one_plain) + flatten(one_again),
+                    flatten(two) + flatten(two_plain) + flatten(two_again)):
         np.testing.assert_array_equal(b, a)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, STEPS])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_split_steps_with_every_chunking(threads, cell, chunk):
-    layer = CELLS[cell](return_sequences=True)
+    layer = _layer(cell, return_sequences=True)
     x = _x((2, STEPS, 64))
     threads(1)
     with testing.chunk_steps(chunk):
@@ -92,9 +89,9 @@ def test_split_steps_with_every_chunking(threads, cell, chunk):
     np.testing.assert_array_equal(two, one)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("cell", builtin_layers())
 def test_split_steps_with_bfloat16_weights(threads, cell):
-    layer = CELLS[cell](return_sequences=True, precision="bfloat16")
+    layer = _layer(cell, return_sequences=True, precision="bfloat16")
     x = _x((1, STEPS, 64))
     threads(1)
     one = layer(x)
@@ -105,7 +102,7 @@ def test_split_steps_with_bfloat16_weights(threads, cell):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_stateful_split_steps_stream_like_one_thread(threads, cell):
-    make = lambda: CELLS[cell](return_sequences=True, stateful=True)  # noqa: E731
+    make = lambda: _layer(cell, return_sequences=True, stateful=True)  # noqa: E731
     serial, split = make(), make()
     serial.build((1, STEPS, 64))
     split.build((1, STEPS, 64))
@@ -126,7 +123,7 @@ def test_stateful_split_steps_stream_like_one_thread(threads, cell):
 def test_masks_reset_before_gru_and_short_steps_do_not_split(threads):
     threads(2)
     x = _x((1, STEPS, 64))
-    lstm = CELLS["lstm"]()
+    lstm = _layer("lstm")
     lstm(x)
     assert _split_parts(lstm, x, has_mask=True) == 0
     gru = rnnkit.GRU(UNITS, reset_after=False)
@@ -135,13 +132,13 @@ def test_masks_reset_before_gru_and_short_steps_do_not_split(threads):
     small = rnnkit.LSTM(32)
     small(_x((1, 1000, 8)))
     assert _split_parts(small, _x((1, 1000, 8))) == 0  # a step too short to share
-    many = CELLS["lstm"]()
+    many = _layer("lstm")
     many(_x((16, STEPS, 64)))
     assert _split_parts(many, _x((16, STEPS, 64))) == 0  # rows enough to share out instead
 
 
 def test_masked_calls_on_a_splitting_layer_match_one_thread(threads):
-    layer = CELLS["gru"](return_sequences=True)
+    layer = _layer("gru", return_sequences=True)
     x = _x((2, STEPS, 64))
     mask = np.random.default_rng(3).random((2, STEPS)) > 0.3
     threads(1)

@@ -5,18 +5,15 @@ import numpy as np
 import pytest
 
 import rnnkit
+from conftest import builtin_layers, recurrent_layer
 
-LAYERS = {
-    "simple_rnn": rnnkit.SimpleRNN,
-    "lstm": rnnkit.LSTM,
-    "gru": rnnkit.GRU,
-}
+LAYERS = builtin_layers()
 
 
 def _pair(kind, units, **kwargs):
     """A stateful layer and a stateless twin with the same weights."""
-    stateful = LAYERS[kind](units, stateful=True, return_sequences=True, **kwargs)
-    whole = LAYERS[kind](units, return_sequences=True, return_state=True, **kwargs)
+    stateful = recurrent_layer(kind, units, stateful=True, return_sequences=True, **kwargs)
+    whole = recurrent_layer(kind, units, return_sequences=True, return_state=True, **kwargs)
     return stateful, whole
 
 
@@ -41,7 +38,7 @@ def test_streaming_in_chunks_equals_whole_sequence(kind, chunk):
 def test_reset_states_zeroes_and_sets(kind):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 4, 2)).astype("float32")
-    layer = LAYERS[kind](4, stateful=True)
+    layer = recurrent_layer(kind, 4, stateful=True)
     assert layer.states is None
     first = layer(x)
     assert all(s.shape == (3, 4) and np.any(s != 0) for s in layer.states)
@@ -52,7 +49,7 @@ def test_reset_states_zeroes_and_sets(kind):
     layer.reset_states(given)
     for state, value in zip(layer.states, given):
         np.testing.assert_array_equal(state, value)
-    stateless = LAYERS[kind](4)
+    stateless = recurrent_layer(kind, 4)
     stateless(x)
     stateless.set_weights(layer.get_weights())
     np.testing.assert_allclose(layer(x), stateless(x, initial_state=given), rtol=1e-6)

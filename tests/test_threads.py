@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit.examples import MinimalRNNCell  # the seed's custom cell
+from conftest import builtin_layers, flatten, recurrent_layer
+from rnnkit.examples import MinimalRNNCell  # Keras's documented custom cell
 
 THREADS = 8
 CALLS = 1000
@@ -53,20 +54,15 @@ def run_in_threads(work, n=THREADS):
 
 FULL = {"return_sequences": True, "return_state": True}
 LAYERS = {
-    "simple_rnn": lambda: rnnkit.SimpleRNN(6, seed=1, **FULL),
-    "lstm": lambda: rnnkit.LSTM(6, seed=1, **FULL),
-    "gru": lambda: rnnkit.GRU(6, seed=1, reset_after=False, **FULL),
+    **{
+        kind: lambda kind=kind: recurrent_layer(kind, 6, seed=1, **FULL)
+        for kind in builtin_layers(variants=True)
+    },
     "stacked": lambda: rnnkit.RNN([rnnkit.LSTMCell(6, seed=1), rnnkit.GRUCell(5, seed=2)], **FULL),
     "bidirectional": lambda: rnnkit.Bidirectional(rnnkit.GRU(6, seed=1, **FULL)),
     "custom": lambda: rnnkit.RNN(MinimalRNNCell(6), **FULL),
 }
 FEATURES = 4
-
-
-def _flat(result):
-    if isinstance(result, (list, tuple)):
-        return [leaf for item in result for leaf in _flat(item)]
-    return [result]
 
 
 def _call_pool(layer, mode, size=12):
@@ -85,7 +81,7 @@ def _call_pool(layer, mode, size=12):
                     for n in group
                 ]
         calls.append(kwargs)
-    expected = [_flat(layer(**kwargs)) for kwargs in calls]
+    expected = [flatten(layer(**kwargs)) for kwargs in calls]
     return calls, expected
 
 
@@ -99,7 +95,7 @@ def test_stateless_layer_gives_serial_results_from_8_threads(kind, mode):
     def work(index):
         for i in range(CALLS):
             j = (index * 5 + i) % len(calls)
-            got = _flat(layer(**calls[j]))
+            got = flatten(layer(**calls[j]))
             if len(got) != len(expected[j]) or not all(
                 np.array_equal(g, e) for g, e in zip(got, expected[j])
             ):
@@ -294,7 +290,7 @@ def test_set_weights_while_other_threads_call(kind):
                 stop.set()
             return
         while not stop.is_set():
-            for array in _flat(layer(x) if index % 2 else layer(x, mask=mask)):
+            for array in flatten(layer(x) if index % 2 else layer(x, mask=mask)):
                 assert array.shape[0] == 3
 
     run_in_threads(work, n=4)
@@ -302,7 +298,7 @@ def test_set_weights_while_other_threads_call(kind):
     fresh(x)
     fresh.set_weights(weight_sets[2])
     for kwargs in ({}, {"mask": mask}):
-        for got, want in zip(_flat(layer(x, **kwargs)), _flat(fresh(x, **kwargs))):
+        for got, want in zip(flatten(layer(x, **kwargs)), flatten(fresh(x, **kwargs))):
             np.testing.assert_array_equal(got, want)
     for got, want in zip(layer.get_weights(), weight_sets[2]):
         np.testing.assert_array_equal(got, want)

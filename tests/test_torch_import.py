@@ -11,11 +11,10 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
-from conftest import TOLERANCES, seed_for
-
-torch = pytest.importorskip("torch")
-rnnkit = pytest.importorskip("rnnkit")
+import rnnkit
+from conftest import TOLERANCES, assert_results_close, seed_for
 
 nn = torch.nn
 INPUT, HIDDEN, BATCH, STEPS = 3, 4, 5, 6
@@ -36,14 +35,6 @@ def flat_states(result):
     states = list(states) if isinstance(states, tuple) else [states]
     return [np.asarray(a.detach().numpy() if hasattr(a, "detach") else a)
             for a in (output, *states)]
-
-
-def assert_same(got, want, dtype="float32", label=""):
-    assert len(got) == len(want), label
-    for i, (a, b) in enumerate(zip(got, want)):
-        assert a.dtype == np.dtype(dtype), (label, i, a.dtype)
-        assert a.shape == b.shape, (label, i, a.shape, b.shape)
-        np.testing.assert_allclose(a, b, **TOLERANCES[dtype], err_msg=f"{label} [{i}]")
 
 
 KINDS = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
@@ -78,7 +69,7 @@ def test_module_outputs_and_states_match(kind, num_layers, bidirectional, batch_
             tuple(torch.from_numpy(a) for a in hx) if kind == "LSTM" else torch.from_numpy(hx))
         want = flat_states(module(torch.from_numpy(x), torch_hx))
     got = flat_states(converted(x, hx))
-    assert_same(got, want)
+    assert_results_close(got, want, "float32")
     if hx is None:
         np.testing.assert_allclose(converted.predict(x), want[0], **TOLERANCES["float32"])
 
@@ -91,7 +82,7 @@ def test_unbatched_input(kind, batch_first, rng):
     x = rng.standard_normal((STEPS, INPUT)).astype("float32")
     with torch.no_grad():
         want = flat_states(module(torch.from_numpy(x)))
-    assert_same(flat_states(converted(x)), want)
+    assert_results_close(flat_states(converted(x)), want, "float32")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -115,7 +106,7 @@ def test_lengths_match_packed_sequences(kind, bidirectional, batch_first, rng):
             packed_out, batch_first=batch_first, total_length=STEPS)
     want = flat_states((output, states))
     got = flat_states(converted(x, lengths=lengths))
-    assert_same(got, want)
+    assert_results_close(got, want, "float32")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -126,7 +117,7 @@ def test_float64_module(kind, rng):
     x = rng.standard_normal((BATCH, STEPS, INPUT))
     with torch.no_grad():
         want = flat_states(module(torch.from_numpy(x)))
-    assert_same(flat_states(converted(x)), want, dtype="float64")
+    assert_results_close(flat_states(converted(x)), want, "float64")
 
 
 def test_dropout_between_layers_is_eval_mode(rng):
@@ -136,7 +127,7 @@ def test_dropout_between_layers_is_eval_mode(rng):
     x = rng.standard_normal((BATCH, STEPS, INPUT)).astype("float32")
     with torch.no_grad():
         want = flat_states(module(torch.from_numpy(x)))
-    assert_same(flat_states(converted(x)), want)
+    assert_results_close(flat_states(converted(x)), want, "float32")
 
 
 @pytest.mark.parametrize("kind", ["RNNCell_tanh", "RNNCell_relu", "LSTMCell", "GRUCell"])
@@ -157,7 +148,7 @@ def test_cells(kind, bias, rng):
         else:
             want = [module(torch.from_numpy(x), torch.from_numpy(h)).numpy()]
     _, states = cell(x, [h, c] if kind == "LSTMCell" else [h])
-    assert_same([np.asarray(s) for s in states], want)
+    assert_results_close([np.asarray(s) for s in states], want, "float32")
 
 
 def test_gate_reordering_is_what_makes_gru_match(rng):

@@ -1,4 +1,4 @@
-"""Weights (SPEC "Cells" table, "The RNN layer", "Custom cells"): Keras order and shapes,
+"""Weights of built-in, stacked and custom cells: Keras's order and shapes,
 copies out of get_weights, read-only weight arrays that set_weights updates in place, the
 compiled C++ path following set_weights, and seeded initialization.
 """
@@ -10,12 +10,12 @@ import pytest
 
 import rnnkit
 import rnnkit.testing
+from conftest import DTYPES, PATH_TOLERANCES, builtin_layers, flatten, recurrent_layer
+from rnnkit.layers.recurrent import registry
 
 B, T, F, U = 3, 5, 3, 4  # batch, timesteps, input_dim, units
-TOLERANCES = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
-DTYPES = ("float32", "float64")
 
-# SPEC table: (cell class, cell kwargs) -> get_weights() shapes for input_dim F, units U.
+# Keras's weight shapes: (cell class, cell kwargs) -> get_weights() shapes for input_dim F, units U.
 CELL_SHAPES = {
     "SimpleRNNCell": (rnnkit.SimpleRNNCell, {}, [(F, U), (U, U), (U,)]),
     "LSTMCell": (rnnkit.LSTMCell, {}, [(F, 4 * U), (U, 4 * U), (4 * U,)]),
@@ -33,8 +33,6 @@ CELL_SHAPES = {
         rnnkit.GRUCell, {"use_bias": False, "reset_after": False}, [(F, 3 * U), (U, 3 * U)]
     ),
 }
-LAYER_FOR_CELL = {rnnkit.SimpleRNNCell: rnnkit.SimpleRNN, rnnkit.LSTMCell: rnnkit.LSTM,
-                  rnnkit.GRUCell: rnnkit.GRU}
 
 
 def _shapes(arrays):
@@ -59,6 +57,12 @@ def _path(path):
 # ---------------------------------------------------------------------------------------
 
 
+def test_every_builtin_cell_has_its_weight_shapes_stated():
+    stated = {cell_class for cell_class, _, _ in CELL_SHAPES.values()}
+    missing = set(registry.cell_classes().values()) - stated
+    assert not missing, f"state the get_weights() shapes of {missing} in CELL_SHAPES"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CELL_SHAPES)
 def test_get_weights_order_and_shapes_match_spec_table_for_cells(case, dtype):
@@ -81,7 +85,7 @@ def test_get_weights_order_and_shapes_match_spec_table_for_cells(case, dtype):
 def test_get_weights_order_and_shapes_match_spec_table_for_layers(case, wrapper):
     cell_class, kwargs, shapes = CELL_SHAPES[case]
     if wrapper == "layer":
-        layer = LAYER_FOR_CELL[cell_class](U, **kwargs)
+        layer = registry.layer_of(cell_class)(U, **kwargs)
     else:
         layer = rnnkit.RNN(cell_class(U, **kwargs))
     assert layer.get_weights() == []
@@ -208,14 +212,13 @@ def test_bidirectional_weights_are_forward_then_backward(inner, backward):
 # copies out, read-only arrays, in-place set_weights
 # ---------------------------------------------------------------------------------------
 
+def _builtin(kind, **preset):
+    return lambda dtype, **kw: recurrent_layer(kind, U, dtype=dtype, **preset, **kw)
+
+
 LAYERS = {
-    "simple_rnn": lambda dtype, **kw: rnnkit.SimpleRNN(U, dtype=dtype, **kw),
-    "simple_rnn_no_bias": lambda dtype, **kw: rnnkit.SimpleRNN(U, use_bias=False, dtype=dtype,
-                                                               **kw),
-    "lstm": lambda dtype, **kw: rnnkit.LSTM(U, dtype=dtype, **kw),
-    "lstm_no_bias": lambda dtype, **kw: rnnkit.LSTM(U, use_bias=False, dtype=dtype, **kw),
-    "gru": lambda dtype, **kw: rnnkit.GRU(U, dtype=dtype, **kw),
-    "gru_reset_before": lambda dtype, **kw: rnnkit.GRU(U, reset_after=False, dtype=dtype, **kw),
+    **{kind: _builtin(kind) for kind in builtin_layers(variants=True)},
+    **{f"{kind}_no_bias": _builtin(kind, use_bias=False) for kind in builtin_layers()},
     "stacked": lambda dtype, **kw: rnnkit.RNN(
         [rnnkit.LSTMCell(4, dtype=dtype), rnnkit.GRUCell(3, dtype=dtype)], **kw
     ),
@@ -229,15 +232,9 @@ def _built(kind, dtype="float32", **kwargs):
     return layer
 
 
-def _flat(value):
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flat(item)]
-    return [value]
-
-
 def _call(layer, dtype="float32", seed=1):
     """Every array a call returns (output sequence and states), flat."""
-    return _flat(layer(_inputs(dtype, seed)))
+    return flatten(layer(_inputs(dtype, seed)))
 
 
 @pytest.mark.parametrize("kind", LAYERS)
@@ -271,9 +268,9 @@ def test_weight_arrays_are_read_only(kind):
         assert np.array_equal(got, want)
 
 
-@pytest.mark.parametrize("cell", [rnnkit.SimpleRNNCell, rnnkit.LSTMCell, rnnkit.GRUCell])
+@pytest.mark.parametrize("cell", registry.cell_classes())
 def test_cell_attributes_are_read_only(cell):
-    instance = cell(U)
+    instance = registry.cell_classes()[cell](U)
     instance.build((B, F))
     for name in ("kernel", "recurrent_kernel", "bias"):
         with pytest.raises(ValueError, match="read-only"):
@@ -318,12 +315,12 @@ def test_set_weights_reaches_compiled_path(kind, dtype, unroll):
         reference = _call(layer, dtype)
     for got, want, before in zip(compiled, reference, old):
         assert got.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(got, want, **TOLERANCES[dtype])
-        assert not np.allclose(got, before, **TOLERANCES[dtype]), "output did not change"
+        np.testing.assert_allclose(got, want, **PATH_TOLERANCES[dtype])
+        assert not np.allclose(got, before, **PATH_TOLERANCES[dtype]), "output did not change"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru", "stacked"])
+@pytest.mark.parametrize("kind", [*builtin_layers(), "stacked"])
 def test_set_weights_on_cell_reaches_compiled_path_of_layer(kind, dtype):
     layer = _built(kind, dtype)
     _call(layer, dtype)
@@ -334,7 +331,7 @@ def test_set_weights_on_cell_reaches_compiled_path_of_layer(kind, dtype):
     with rnnkit.testing.python_loop():
         reference = _call(layer, dtype)
     for got, want in zip(compiled, reference):
-        np.testing.assert_allclose(got, want, **TOLERANCES[dtype])
+        np.testing.assert_allclose(got, want, **PATH_TOLERANCES[dtype])
 
 
 @pytest.mark.parametrize("kind", LAYERS)
@@ -366,9 +363,10 @@ def test_set_weights_transfers_between_layers():
 # ---------------------------------------------------------------------------------------
 
 SEEDED = {
-    "SimpleRNNCell": lambda seed: rnnkit.SimpleRNNCell(U, seed=seed),
-    "LSTMCell": lambda seed: rnnkit.LSTMCell(U, seed=seed),
-    "GRUCell": lambda seed: rnnkit.GRUCell(U, seed=seed),
+    **{
+        name: lambda seed, cell_class=cell_class: cell_class(U, seed=seed)
+        for name, cell_class in registry.cell_classes().items()
+    },
     "GRUCell_random_bias": lambda seed: rnnkit.GRUCell(
         U, seed=seed, bias_initializer="random_normal"
     ),

@@ -15,13 +15,12 @@ from ._core import (
     set_num_threads,
     supported_isas,
 )
+from ._version import __version__ as __version__
 from .io.keras import from_keras, load_keras
 from .io.native import load, save
 from .io.torch import TorchRNN, from_torch
 from .layers import *  # noqa: F403 -- the keras.layers namespace, listed once in layers.__all__
 from .models import Sequential
-
-__version__ = "0.1.0"
 
 __all__ = [
     *layers.__all__,

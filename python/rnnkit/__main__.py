@@ -1,5 +1,5 @@
-"""`python -m rnnkit`: run the seed's examples and check every built-in cell's C++ path against
-the NumPy loop, with the time each took."""
+"""`python -m rnnkit`: run the examples of the tf.keras 2 `RNN` docstring and check every built-in
+cell's C++ path against the NumPy loop, with the time each took."""
 
 from __future__ import annotations
 

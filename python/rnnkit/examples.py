@@ -1,4 +1,5 @@
-"""The seed's examples: the custom cell from the Keras `RNN` docstring, run by rnnkit.
+"""The examples of the tf.keras 2 `RNN` docstring (its custom cell, alone and stacked), run by
+rnnkit.
 
 `MinimalRNNCell` is the docstring's cell unchanged apart from its imports (`keras` is rnnkit,
 `K` is rnnkit.ops). Custom Python cells run through rnnkit's NumPy loop.
@@ -18,7 +19,7 @@ class MinimalRNNCell(keras.layers.Layer):
     def __init__(self, units, **kwargs):
         self.units = units
         self.state_size = units
-        super(MinimalRNNCell, self).__init__(**kwargs)  # noqa: UP008 (the seed's own spelling)
+        super(MinimalRNNCell, self).__init__(**kwargs)  # noqa: UP008 (the docstring's spelling)
 
     def build(self, input_shape):
         self.kernel = self.add_weight(

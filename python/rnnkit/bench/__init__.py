@@ -1,5 +1,5 @@
 """rnnkit's benchmark harness: rnnkit against its peers (a NumPy loop, PyTorch, ONNX Runtime,
-OpenVINO, Keras 3 on JAX) on the scenarios of PERF.md.
+OpenVINO, Keras 3 on JAX) on the scenarios and targets of bench/README.md.
 
 Run `python -m rnnkit.bench --help`. From Python: `rnnkit.bench.runner.run(Config(...))`.
 Nothing heavy is imported here: each peer imports its library when it is loaded.

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 
 from . import report
 from .measure import FULL, QUICK
-from .peers import PEER_NAMES
-from .runner import Config, run
+from .runner import PEER_NAMES, Config, run
 from .scenarios import CELLS, SCENARIO_NAMES, SCENARIOS, select
 
 
@@ -21,8 +20,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     p = argparse.ArgumentParser(
         prog="python -m rnnkit.bench",
-        description="rnnkit against its peers on the PERF.md scenarios (every output checked "
-                    "against a float64 NumPy reference before it is timed).")
+        description="rnnkit against its peers on the scenarios of bench/README.md (every output "
+                    "checked against a float64 NumPy reference before it is timed).")
     p.add_argument("--scenarios", help=f"comma-separated, default all: {','.join(SCENARIO_NAMES)}")
     p.add_argument("--cells", help=f"comma-separated, default all: {','.join(CELLS)}")
     p.add_argument("--peers", help=f"comma-separated, default all importable: "

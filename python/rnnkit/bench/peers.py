@@ -138,7 +138,7 @@ class RnnkitPeer(Peer):
 class RnnkitUnrollPeer(RnnkitPeer):
     """rnnkit with `unroll=True`: every step's input projection computed before the loop (memory
     grows with the timesteps). Not a competitor: the summary compares rnnkit (`unroll=False`,
-    bounded memory) with it, against the PERF.md target of staying within 10 %."""
+    bounded memory) with it, against the target of staying within 10 % (bench/README.md)."""
 
     name = "rnnkit-unroll"
     unroll = True
@@ -391,15 +391,3 @@ class OpenVinoPeer(Peer):
 
         reset()
         return Instance(case, run_step, reset, note=note)
-
-
-def all_peers() -> list[Peer]:
-    """Every peer the harness knows, rnnkit first."""
-    from .keras_jax import KerasJaxPeer
-
-    return [RnnkitPeer(), RnnkitUnrollPeer(), NumpyPeer(), TorchPeer(), OnnxRuntimePeer(),
-            OpenVinoPeer(), KerasJaxPeer()]
-
-
-PEER_NAMES: tuple[str, ...] = ("rnnkit", "rnnkit-unroll", "numpy", "torch", "onnxruntime",
-                               "openvino", "keras-jax")

@@ -130,7 +130,7 @@ def print_summary(entries: list[dict[str, Any]], out: TextIO, subject: str = "rn
         if "speedup" in e:
             verdict = "faster" if e["speedup"] > 1 else "SLOWER"
             line = f"{where}  {e['speedup']:6.2f}x vs {e['best_other']:<12} {verdict:<7}"
-            if "unroll_ratio" in e:  # PERF.md: unroll=False within 10 % of unroll=True
+            if "unroll_ratio" in e:  # the target: unroll=False within 10 % of unroll=True
                 over = "  (over 1.10)" if e["unroll_ratio"] > 1.10 else ""
                 line += f"  time / unroll=True {e['unroll_ratio']:.2f}{over}"
             out.write(line + "\n")

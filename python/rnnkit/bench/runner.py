@@ -13,11 +13,31 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import report
+from .keras_jax import KerasJaxPeer
 from .machine import load_average, machine_info
 from .measure import FULL, Budget, Timing, pinned, sgemm_peak
-from .peers import Instance, Peer, all_peers
+from .peers import (
+    Instance,
+    NumpyPeer,
+    OnnxRuntimePeer,
+    OpenVinoPeer,
+    Peer,
+    RnnkitPeer,
+    RnnkitUnrollPeer,
+    TorchPeer,
+)
 from .reference import TOLERANCE, max_error, reference_output
 from .scenarios import CELLS, SCENARIOS, Case, Scenario, make_case
+
+
+def all_peers() -> list[Peer]:
+    """Every peer the harness knows, rnnkit first."""
+    return [RnnkitPeer(), RnnkitUnrollPeer(), NumpyPeer(), TorchPeer(), OnnxRuntimePeer(),
+            OpenVinoPeer(), KerasJaxPeer()]
+
+
+PEER_NAMES: tuple[str, ...] = ("rnnkit", "rnnkit-unroll", "numpy", "torch", "onnxruntime",
+                               "openvino", "keras-jax")
 
 
 @dataclass

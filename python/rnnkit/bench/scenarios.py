@@ -1,4 +1,5 @@
-"""The PERF.md scenario table, the cells, and the weights and inputs every peer shares."""
+"""The scenario table (also in bench/README.md), the cells, and the weights and inputs every peer
+shares."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ STREAM_CHECK_STEPS = 20
 
 @dataclass(frozen=True)
 class Scenario:
-    """One row of the PERF.md scenario table."""
+    """One row of the scenario table."""
 
     name: str
     batch: int

@@ -18,6 +18,10 @@ chain: one input, one output, each layer called once on the previous layer's out
 Keras records in the graph (from `Masking` and `Embedding(mask_zero=True)`, the `NotEqual`/`Any`
 operations it traces) are checked to be exactly the masks rnnkit propagates itself; any other
 graph, operation or layer class is a ValueError that names it and lists what is supported.
+
+Here: building rnnkit layers and models from configs, `load_keras`, `from_keras`. The Keras
+classes rnnkit loads and the reading of config values: `keras_config.py`; the functional graph
+as a chain: `keras_graph.py`; weights files: `keras_weights.py`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations
 from .. import layers as _layers
 from ..layers.core import ModelLayer
 from ..layers.recurrent import (
@@ -41,6 +44,18 @@ from ..layers.recurrent import (
 )
 from ..layers.recurrent.cell_layer import RNN_ARGUMENTS
 from ..models.sequential import Sequential, build_layer
+from .keras_config import (
+    MODELS,
+    SIMPLE_KEYS,
+    SIMPLE_LAYERS,
+    activation_of,
+    dtype_of,
+    entry_of,
+    mask_value_of,
+    supported_layers,
+    unsupported,
+)
+from .keras_graph import functional_chain, is_op
 from .keras_weights import (
     _h5py,
     _load_keras3_weights,
@@ -51,125 +66,25 @@ from .keras_weights import (
     load_weights,
 )
 
-__all__ = ["from_keras", "layer_from_config", "load_keras", "load_weights", "model_from_config"]
-
-# ----------------------------------------------------------------------------- the layer table
-_SIMPLE_LAYERS: dict[str, type] = {
-    "Dense": _layers.Dense,
-    "Activation": _layers.Activation,
-    "Masking": _layers.Masking,
-    "Embedding": _layers.Embedding,
-    "Dropout": _layers.Dropout,
-    "SpatialDropout1D": _layers.SpatialDropout1D,
-    "SpatialDropout2D": _layers.SpatialDropout2D,
-    "SpatialDropout3D": _layers.SpatialDropout3D,
-    "GaussianDropout": _layers.GaussianDropout,
-    "GaussianNoise": _layers.GaussianNoise,
-    "AlphaDropout": _layers.AlphaDropout,
-    "Flatten": _layers.Flatten,
-    "Reshape": _layers.Reshape,
-    "RepeatVector": _layers.RepeatVector,
-}
-_SIMPLE_KEYS = {
-    "Dense": ("units", "activation", "use_bias", "lora_rank", "quantization_config"),
-    "Activation": ("activation",),
-    "Masking": ("mask_value",),
-    "Embedding": ("input_dim", "output_dim", "mask_zero", "lora_rank"),
-    "Dropout": ("rate", "noise_shape", "seed"),
-    "SpatialDropout1D": ("rate", "seed"),
-    "SpatialDropout2D": ("rate", "seed"),
-    "SpatialDropout3D": ("rate", "seed"),
-    "GaussianDropout": ("rate", "seed"),
-    "GaussianNoise": ("stddev", "seed"),
-    "AlphaDropout": ("rate", "noise_shape", "seed"),
-    "Flatten": ("data_format",),
-    "Reshape": ("target_shape",),
-    "RepeatVector": ("n",),
-}
-_MODELS = ("Sequential", "Functional", "Model")
-
-def supported_layers() -> list[str]:
-    """The Keras layer classes rnnkit can load."""
-    return sorted(
-        [*registry.layer_classes(), "RNN", "Bidirectional", "TimeDistributed", "InputLayer",
-         *_SIMPLE_LAYERS, "Sequential", "Functional (a chain)"]
-    )
-
-
-def _unsupported(class_name: str, what: str = "layer") -> ValueError:
-    return ValueError(
-        f"rnnkit cannot load the Keras {what} {class_name!r}. Supported layers: "
-        f"{', '.join(supported_layers())}; RNN cells: "
-        f"{', '.join(sorted(registry.cell_classes()))} (and StackedRNNCells of them)."
-    )
-
-
-# ----------------------------------------------------------------------------- config values
-def _policy_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        config = value.get("config")
-        return config.get("name") if isinstance(config, dict) else None
-    return str(value)
-
-
-def _dtype(config: dict[str, Any], override: str | None) -> str:
-    if override is not None:
-        return override
-    name = _policy_name(config.get("dtype"))
-    if name in (None, "float32", "float64"):
-        return name or "float32"
-    raise ValueError(
-        f"Layer {config.get('name')!r} has dtype policy {name!r}; rnnkit computes in float32 or "
-        f"float64. Pass dtype='float32' (or 'float64') to load it in that precision (the numbers "
-        "then differ from Keras's by the float16 rounding Keras applies)."
-    )
-
-
-def _activation(value: Any, layer: str) -> Any:
-    if value is None or isinstance(value, str):
-        return value  # the layer itself refuses an unknown name, listing the known ones
-    if isinstance(value, dict) and value.get("config") in activations.layer_names():
-        return value["config"]
-    raise ValueError(
-        f"Layer {layer!r} uses the custom activation {value!r}; rnnkit loads activations by "
-        f"Keras name: {', '.join(activations.layer_names())}."
-    )
-
-
-def _entry(value: Any) -> tuple[str, dict[str, Any]]:
-    """(class_name, config) of a serialized Keras object."""
-    if not isinstance(value, dict) or "class_name" not in value:
-        raise ValueError(
-            f"Expected a serialized Keras layer {{'class_name', 'config'}}; got {value!r}"
-        )
-    config = value.get("config") or {}
-    if isinstance(config, dict) and "name" not in config and "name" in value:
-        config = {**config, "name": value["name"]}
-    return str(value["class_name"]), config
-
-
-def _mask_value(value: Any) -> float:
-    if isinstance(value, dict):  # a serialized tensor or NumPy scalar
-        config = value.get("config", {})
-        value = config.get("value", config) if isinstance(config, dict) else config
-    array = np.asarray(value, dtype=np.float64)
-    if array.size != 1:
-        raise ValueError(f"Masking: rnnkit supports a scalar mask_value. Received {value!r}")
-    return float(array.reshape(()))
-
+__all__ = [
+    "from_keras",
+    "layer_from_config",
+    "load_keras",
+    "load_weights",
+    "model_from_config",
+    "supported_layers",
+]
 
 # ----------------------------------------------------------------------------- building layers
 def _cell_from_config(entry: Any, dtype: str | None) -> Any:
-    class_name, config = _entry(entry)
+    class_name, config = entry_of(entry)
     if class_name == "StackedRNNCells":
         return StackedRNNCells([_cell_from_config(c, dtype) for c in config["cells"]])
     if class_name not in registry.cell_classes():
-        raise _unsupported(class_name, "RNN cell")
+        raise unsupported(class_name, "RNN cell")
     kwargs = _cell_kwargs(class_name, config)
     return registry.cell_classes()[class_name](
-        dtype=_dtype(config, dtype), name=config.get("name"), **kwargs
+        dtype=dtype_of(config, dtype), name=config.get("name"), **kwargs
     )
 
 
@@ -177,7 +92,7 @@ def _cell_kwargs(cell_class: str, config: dict[str, Any]) -> dict[str, Any]:
     kwargs = {k: config[k] for k in registry.cell_classes()[cell_class].ARGUMENTS if k in config}
     for key in ("activation", "recurrent_activation"):
         if key in kwargs:
-            kwargs[key] = _activation(kwargs[key], str(config.get("name")))
+            kwargs[key] = activation_of(kwargs[key], str(config.get("name")))
     # The weights are set right after: build with cheap initializers.
     kwargs.update(
         kernel_initializer="zeros", recurrent_initializer="zeros", bias_initializer="zeros"
@@ -190,9 +105,9 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
 
     `dtype` ("float32" or "float64") overrides the layers' own dtype policies.
     """
-    class_name, config = _entry(entry)
+    class_name, config = entry_of(entry)
     name = config.get("name")
-    if class_name in _MODELS:
+    if class_name in MODELS:
         return model_from_config(entry, dtype=dtype)
     if class_name == "InputLayer":
         shape = config.get("batch_shape", config.get("batch_input_shape"))
@@ -201,7 +116,7 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
         cell_class = registry.layer_classes()[class_name].CELL_CLASS.__name__
         kwargs = {**_cell_kwargs(cell_class, config), **_rnn_kwargs(config)}
         layer_class = registry.layer_classes()[class_name]
-        return layer_class(dtype=_dtype(config, dtype), name=name, **kwargs)
+        return layer_class(dtype=dtype_of(config, dtype), name=name, **kwargs)
     if class_name == "RNN":
         cell = config.get("cell")
         if isinstance(cell, list):
@@ -214,7 +129,7 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
         if not isinstance(forward, RNN) or (backward is not None and not isinstance(backward, RNN)):
             raise ValueError(
                 f"Bidirectional {name!r} must wrap a recurrent layer; received "
-                f"{_entry(config['layer'])[0]}"
+                f"{entry_of(config['layer'])[0]}"
             )
         return Bidirectional(
             forward, merge_mode=config.get("merge_mode", "concat"), backward_layer=backward,
@@ -226,26 +141,26 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
             inner, (_layers.Embedding, _layers.Masking, _layers.InputLayer, _layers.TimeDistributed)
         ):
             raise ValueError(
-                f"TimeDistributed {name!r} wraps {_entry(config['layer'])[0]}; rnnkit's "
+                f"TimeDistributed {name!r} wraps {entry_of(config['layer'])[0]}; rnnkit's "
                 "TimeDistributed wraps Dense, Activation, Flatten, Reshape, RepeatVector or a "
                 "dropout layer."
             )
         return _layers.TimeDistributed(inner, name=name)
-    if class_name in _SIMPLE_LAYERS:
-        kwargs = {k: config[k] for k in _SIMPLE_KEYS[class_name] if k in config}
+    if class_name in SIMPLE_LAYERS:
+        kwargs = {k: config[k] for k in SIMPLE_KEYS[class_name] if k in config}
         if "activation" in kwargs:
-            kwargs["activation"] = _activation(kwargs["activation"], str(name))
+            kwargs["activation"] = activation_of(kwargs["activation"], str(name))
         if class_name == "Masking":
-            kwargs["mask_value"] = _mask_value(kwargs.get("mask_value", 0.0))
+            kwargs["mask_value"] = mask_value_of(kwargs.get("mask_value", 0.0))
         if class_name == "Embedding":
             kwargs["embeddings_initializer"] = "zeros"
         if class_name == "Dense":
             kwargs["kernel_initializer"] = "zeros"
-        return _SIMPLE_LAYERS[class_name](
-            dtype=_dtype(config, dtype), name=name, trainable=config.get("trainable", True),
+        return SIMPLE_LAYERS[class_name](
+            dtype=dtype_of(config, dtype), name=name, trainable=config.get("trainable", True),
             **kwargs,
         )
-    raise _unsupported(class_name)
+    raise unsupported(class_name)
 
 
 def _rnn_kwargs(config: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +172,7 @@ def _input_shape_of(entries: list[Any], config: dict[str, Any]) -> Any:
     """The model's input shape from its config: an InputLayer, `build_input_shape`, or the
     first layer's `batch_input_shape` / build config (tf.keras 2)."""
     for entry in entries[:1]:
-        class_name, layer_config = _entry(entry)
+        class_name, layer_config = entry_of(entry)
         if class_name == "InputLayer":
             return layer_config.get("batch_shape", layer_config.get("batch_input_shape"))
         if layer_config.get("batch_input_shape") is not None:
@@ -283,13 +198,13 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[
     if isinstance(entry, dict) and "class_name" not in entry and "layers" in entry:
         entry = {"class_name": "Functional" if "input_layers" in entry else "Sequential",
                  "config": entry}
-    class_name, config = _entry(entry)
+    class_name, config = entry_of(entry)
     if isinstance(config, list):  # Keras 1/2.0 Sequential: the config is the list of layers
         config = {"layers": config}
     if class_name == "Sequential":
         entries = list(config.get("layers", []))
     elif class_name in ("Functional", "Model"):
-        entries = _functional_chain(config)
+        entries = functional_chain(config)
     else:
         raise ValueError(
             f"rnnkit loads Sequential models and functional models whose graph is a chain; "
@@ -300,8 +215,8 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[
     counts: dict[str, int] = {}
     paths = {}
     for item in config.get("layers", []):
-        layer_class, layer_config = _entry(item)
-        if _is_op(item) or (layer_class == "InputLayer" and class_name == "Sequential"):
+        layer_class, layer_config = entry_of(item)
+        if is_op(item) or (layer_class == "InputLayer" and class_name == "Sequential"):
             continue
         paths[layer_config.get("name")] = "layers/" + _numbered(layer_class, counts)
     model = Sequential(name=config.get("name"))
@@ -309,169 +224,13 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[
     for item in entries:
         layer = layer_from_config(item, dtype)
         model.add(layer)
-        name = _entry(item)[1].get("name")
+        name = entry_of(item)[1].get("name")
         if name in paths:
             plan.append((layer, name, paths[name]))
     shape = _input_shape_of(entries, config)
     if shape is not None:
         model.build(shape)
     return model, plan
-
-
-# ----------------------------------------------------------------------------- functional chains
-_OPS = {"NotEqual", "Any"}
-
-
-def _is_op(entry: dict[str, Any]) -> bool:
-    module = str(entry.get("module") or "")
-    return module.startswith(("keras.src.ops", "keras.ops")) or (
-        entry.get("class_name") in _OPS and module == ""
-    )
-
-
-def _history(value: Any) -> tuple[str, int, int] | None:
-    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-        history = value["config"]["keras_history"]
-        return (str(history[0]), int(history[1]), int(history[2]))
-    return None
-
-
-def _nodes(entry: dict[str, Any]) -> list[tuple[list[Any], dict[str, Any]]]:
-    """A layer's inbound nodes as (args, kwargs); tensors as (layer, node, index) triples."""
-    nodes = []
-    for node in entry.get("inbound_nodes") or []:
-        if isinstance(node, dict):  # Keras 3
-            args = [_history(a) or a for a in node.get("args", [])]
-            kwargs = {k: (_history(v) or v) for k, v in (node.get("kwargs") or {}).items()}
-        else:  # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
-            args = [(str(t[0]), int(t[1]), int(t[2])) for t in node]
-            kwargs = dict(node[0][3]) if node and len(node[0]) > 3 and node[0][3] else {}
-            kwargs.pop("mask", None)  # tf.keras 2 propagates masks implicitly
-        nodes.append((args, kwargs))
-    return nodes
-
-
-def _endpoints(value: Any, what: str) -> tuple[str, int, int]:
-    if value and isinstance(value[0], str):
-        value = [value]
-    if not value or len(value) != 1:
-        raise ValueError(
-            f"rnnkit loads functional models with one input and one output; this model has "
-            f"{len(value or [])} {what}."
-        )
-    name, node, index = value[0][:3]
-    return (str(name), int(node), int(index))
-
-
-def _functional_chain(config: dict[str, Any]) -> list[Any]:
-    """The layers of a functional model in chain order, after checking that the graph is a
-    chain and that every mask it passes is the mask rnnkit will propagate."""
-    entries = list(config.get("layers", []))
-    by_name = {str(e.get("name", _entry(e)[1].get("name"))): e for e in entries}
-    source = _endpoints(config.get("input_layers"), "inputs")
-    target = _endpoints(config.get("output_layers"), "outputs")
-    symbols: dict[tuple[str, int, int], Any] = {source: ("value", 0)}
-    chain: list[Any] = [by_name[source[0]]] if source[0] in by_name else []
-    position = 0  # layers of the chain applied so far (the InputLayer does not count)
-    mask_symbol: Any = None
-    pending = [e for e in entries if _entry(e)[0] != "InputLayer"]
-    while pending:
-        progressed = False
-        for entry in list(pending):
-            class_name, layer_config = _entry(entry)
-            name = str(entry.get("name", layer_config.get("name")))
-            nodes = _nodes(entry)
-            if len(nodes) != 1:
-                raise ValueError(
-                    f"Layer {name!r} ({class_name}) is called {len(nodes)} times in the model; "
-                    "rnnkit loads functional models whose graph is a chain (each layer called "
-                    "once on the previous layer's output)."
-                )
-            args, kwargs = nodes[0]
-            tensors = [a for a in args if isinstance(a, tuple)]
-            if any(t not in symbols for t in tensors) or (
-                isinstance(kwargs.get("mask"), tuple) and kwargs["mask"] not in symbols
-            ):
-                continue
-            pending.remove(entry)
-            progressed = True
-            if _is_op(entry):
-                symbols[(name, 0, 0)] = _op_symbol(class_name, layer_config, args, symbols)
-                continue
-            if len(tensors) != 1 or len(args) != 1 or symbols[tensors[0]] != ("value", position):
-                raise ValueError(
-                    f"Layer {name!r} ({class_name}) does not take the previous layer's output "
-                    "as its only input: rnnkit loads functional models whose graph is a chain."
-                )
-            extra = set(kwargs) - {"mask", "training"}
-            if extra:
-                raise ValueError(
-                    f"Layer {name!r} ({class_name}) is called with {sorted(extra)}; rnnkit loads "
-                    "layers called on their input alone (masks come from Masking/Embedding)."
-                )
-            # A recorded `mask: null` is filled in at call time from the input's own mask, as
-            # rnnkit propagates it; a recorded mask must be exactly the propagated one.
-            given = kwargs.get("mask")
-            if given is not None and (
-                not isinstance(given, tuple) or symbols.get(given) != mask_symbol
-            ):
-                raise ValueError(
-                    f"Layer {name!r} ({class_name}) is called with an explicit mask that is not "
-                    "the one Masking/Embedding(mask_zero=True) propagate; rnnkit does not "
-                    "support that."
-                )
-            mask_symbol = _mask_after(class_name, layer_config, ("value", position), mask_symbol)
-            position += 1
-            symbols[(name, 0, 0)] = ("value", position)
-            chain.append(entry)
-        if not progressed:
-            names = [str(e.get("name")) for e in pending]
-            raise ValueError(
-                f"Layers {names} are not on the chain from the model's input: rnnkit loads "
-                "functional models whose graph is a chain."
-            )
-    if symbols.get(target) != ("value", position):
-        raise ValueError(
-            "The model's output is not the last layer of its chain: rnnkit loads functional "
-            "models whose graph is a chain."
-        )
-    return chain
-
-
-def _op_symbol(
-    class_name: str, config: dict[str, Any], args: list[Any], symbols: dict[Any, Any]
-) -> Any:
-    """The symbolic value of a traced Keras operation (the ones masks are made of)."""
-    if class_name == "NotEqual" and len(args) == 2 and isinstance(args[0], tuple):
-        return ("ne", symbols[args[0]], _mask_value(args[1]))
-    if (
-        class_name == "Any"
-        and len(args) == 1
-        and config.get("axis") in (-1, [-1])
-        and not config.get("keepdims")
-    ):
-        return ("any", symbols[args[0]])
-    raise ValueError(
-        f"rnnkit cannot load the Keras operation {class_name!r} in a functional model; it loads "
-        "chains of layers (the NotEqual/Any operations of Masking and Embedding masks aside). "
-        f"Supported layers: {', '.join(supported_layers())}."
-    )
-
-
-def _mask_after(class_name: str, config: dict[str, Any], inputs: Any, mask: Any) -> Any:
-    """The symbolic mask after a layer (as Keras computes it)."""
-    if class_name == "Masking":
-        return ("any", ("ne", inputs, _mask_value(config.get("mask_value", 0.0))))
-    if class_name == "Embedding":
-        return ("ne", inputs, 0.0) if config.get("mask_zero") else None
-    if class_name in (*registry.layer_classes(), "RNN"):
-        return mask if config.get("return_sequences") else None
-    if class_name == "Bidirectional":
-        inner = _entry(config["layer"])[1]
-        return mask if inner.get("return_sequences") else None
-    if class_name in ("Flatten", "Reshape", "RepeatVector", *_MODELS):
-        return None
-    return mask
 
 
 # ----------------------------------------------------------------------------- load_keras
@@ -564,8 +323,8 @@ def from_keras(obj: Any, dtype: str | None = None) -> Any:
     if not hasattr(obj, "get_config") or not hasattr(obj, "get_weights"):
         raise TypeError(f"from_keras expects a Keras model, layer or cell. Received {obj!r}")
     config = obj.get_config()
-    if class_name in _MODELS or (hasattr(obj, "get_layer") and hasattr(obj, "layers")):
-        if class_name not in _MODELS:
+    if class_name in MODELS or (hasattr(obj, "get_layer") and hasattr(obj, "layers")):
+        if class_name not in MODELS:
             raise ValueError(
                 f"rnnkit cannot convert the subclassed Keras model {class_name!r}; it converts "
                 "Sequential and functional models (and layers one at a time)."

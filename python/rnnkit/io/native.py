@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import activations, initializers, layers
+from .._version import __version__
 from ..layers.recurrent import registry
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.builtin import BuiltinCell
@@ -185,8 +186,6 @@ def save(obj: Any, path: Any) -> None:
 
     The format is described in `rnnkit.io.native`; `rnnkit.load(path)` reads it back.
     """
-    from .. import __version__
-
     entry = serialize(obj)
     weights = obj.get_weights()
     if not weights and not getattr(obj, "built", False):

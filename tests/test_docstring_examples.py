@@ -1,4 +1,4 @@
-"""The seed's examples: the tf.keras 2 `RNN` docstring's MinimalRNNCell, alone and stacked, and
+"""The examples of the tf.keras 2 `RNN` docstring: its MinimalRNNCell, alone and stacked, and
 a plain NumPy reference of the docstring's RNN semantics checked against rnnkit (custom cells
 through the NumPy loop; built-in cells through C++)."""
 
@@ -11,7 +11,7 @@ from rnnkit.examples import MinimalRNNCell, minimal_rnn, stacked_minimal_rnn
 
 def reference_rnn(step, x, initial_states, *, go_backwards=False, mask=None,
                   return_sequences=False):
-    """The seed's RNN, written from its docstring: iterate `step(x_t, states)` over time; with a
+    """tf.keras 2's RNN, written from its docstring: iterate `step(x_t, states)` over time; with a
     mask, a masked step keeps the states and repeats the previous output (zeros at first)."""
     steps = x.shape[1]
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
