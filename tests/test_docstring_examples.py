@@ -91,7 +91,7 @@ def test_stacked_minimal_rnn_cells_match_reference(go_backwards, masked):
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
-def test_builtin_simple_rnn_matches_seed_reference(go_backwards, masked, return_sequences):
+def test_builtin_simple_rnn_matches_the_docstring_reference(go_backwards, masked, return_sequences):
     """The same reference, now against the C++ path of a built-in cell."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 9, 3)).astype("float64")
