@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 import rnnkit
-from conftest import assert_arrays_equal, builtin_layers, flatten, recurrent_layer, state_sizes
+from conftest import (
+    assert_arrays_equal,
+    builtin_layers,
+    flatten,
+    recurrent_cell,
+    recurrent_layer,
+    state_sizes,
+)
 from rnnkit.layers.recurrent import registry
 
 B, T, F = 2, 5, 3  # batch, timesteps, features of the valid calls
@@ -529,7 +536,11 @@ def _last_label(kind):
         "stacked": r"cells\[1\]\.bias", "bidirectional": r"backward\.bias",
         "custom": "recurrent_kernel",
     }
-    return composites.get(kind, "bias")  # a built-in cell's weights end with its bias
+    if kind in composites:
+        return composites[kind]
+    cell = recurrent_cell(kind, 2)  # a built-in cell: its last weight (bias, or an extra one)
+    cell.build((None, 2))
+    return cell._weight_labels()[-1]
 
 
 def _first_label(kind):

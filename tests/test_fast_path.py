@@ -198,13 +198,6 @@ STRUCTURES = [*builtin_layers(variants=True), "stacked"]
 # so a stale plan would take it rather than refuse it.
 SQUARE = (4, 4, 3)
 
-CELL_SWAP_BUG = (
-    "RNN keeps the cells it runs in `_cells` (and `_stacked`), set once in __init__ "
-    "(rnn.py:107-108); assigning `layer.cell` drops the plan but the next calls still run "
-    "the old cells, while `layer.cell` and `layer.weights` report the new one"
-)
-
-
 def _rnn(structure, dtype="float32", seed=1, units=4, **config):
     """RNN(cell) of a built-in cell, or RNN([LSTMCell, GRUCell]), seeded weights."""
     if structure == "stacked":
@@ -298,25 +291,21 @@ def _replace_states(structure):
     return live, fresh, _x(SQUARE, seed=1)
 
 
-# Plan inputs that are not flags -> (how to change one on a live layer with a plan:
-# structure -> (live layer, fresh layer of the new configuration, input), known bug or None).
+# Plan inputs that are not flags -> how to change one on a live layer with a plan:
+# structure -> (live layer, fresh layer of the new configuration, input).
 CHANGES = {
-    "cell": (_swap_cell, CELL_SWAP_BUG),
-    "dtype": (_swap_dtype, CELL_SWAP_BUG),  # a float64 layer needs float64 cells: a swap
-    "_states": (_replace_states, None),
+    "cell": _swap_cell,
+    "dtype": _swap_dtype,  # a float64 layer needs float64 cells: a swap
+    "_states": _replace_states,
 }
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("attribute", [name for name in PLAN_INPUTS if name not in FLAGS])
-def test_changing_a_plan_input_gives_the_numbers_of_a_fresh_layer(attribute, structure,
-                                                                   request):
+def test_changing_a_plan_input_gives_the_numbers_of_a_fresh_layer(attribute, structure):
     if attribute not in CHANGES:
         pytest.fail(f"no test changes the plan input {attribute!r}: add one to CHANGES")
-    change, bug = CHANGES[attribute]
-    if bug is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=bug))
-    live, fresh, x = change(structure)
+    live, fresh, x = CHANGES[attribute](structure)
     _assert_same_calls(live, fresh, x)
 
 

@@ -107,9 +107,13 @@ def run_rnnkit(spec, dtype, reference, path, initial_state=None, **call_kwargs):
 
 def test_the_grid_has_every_builtin_layer_and_kernel_variant():
     """CELL_SPECS (written out, since make_golden.py reads it without rnnkit) holds every
-    built-in layer of rnnkit's registry with each kernel variant: add a new one there."""
+    built-in layer of rnnkit's registry that Keras 3 has, with each kernel variant: add a new
+    one there. (A layer Keras 3 lacks, such as tf.keras 2's PeepholeLSTM, is checked against
+    its own reference formula in its own test module.)"""
     grid = [(spec["layer"], spec["kwargs"]) for spec in CELL_SPECS.values()]
     for name, (layer, kwargs) in builtin_layers(variants=True).items():
+        if not hasattr(keras.layers, layer):
+            continue
         assert any(
             layer == grid_layer and kwargs.items() <= grid_kwargs.items()
             for grid_layer, grid_kwargs in grid

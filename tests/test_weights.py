@@ -26,6 +26,12 @@ CELL_SHAPES = {
     "GRUCell_reset_before": (
         rnnkit.GRUCell, {"reset_after": False}, [(F, 3 * U), (U, 3 * U), (3 * U,)]
     ),
+    "PeepholeLSTMCell": (
+        rnnkit.PeepholeLSTMCell, {}, [(F, 4 * U), (U, 4 * U), (4 * U,), (U,), (U,), (U,)]
+    ),
+    "PeepholeLSTMCell_no_bias": (
+        rnnkit.PeepholeLSTMCell, {"use_bias": False}, [(F, 4 * U), (U, 4 * U), (U,), (U,), (U,)]
+    ),
     "SimpleRNNCell_no_bias": (rnnkit.SimpleRNNCell, {"use_bias": False}, [(F, U), (U, U)]),
     "LSTMCell_no_bias": (rnnkit.LSTMCell, {"use_bias": False}, [(F, 4 * U), (U, 4 * U)]),
     "GRUCell_no_bias": (rnnkit.GRUCell, {"use_bias": False}, [(F, 3 * U), (U, 3 * U)]),
@@ -73,10 +79,13 @@ def test_get_weights_order_and_shapes_match_spec_table_for_cells(case, dtype):
     weights = cell.get_weights()
     assert _shapes(weights) == shapes
     assert all(w.dtype == np.dtype(dtype) for w in weights)
-    # The named attributes are the weights, in order: kernel, recurrent_kernel[, bias].
-    named = [cell.kernel, cell.recurrent_kernel] + ([cell.bias] if len(shapes) == 3 else [])
-    assert all(a is b for a, b in zip(cell.weights, named)) and len(cell.weights) == len(named)
-    if len(shapes) == 2:
+    # The named attributes are the weights, in order: kernel, recurrent_kernel[, bias], then
+    # a cell's extra weights (PeepholeLSTMCell's peepholes), each under its own name.
+    names = cell._weight_labels()
+    assert names[:2] == ["kernel", "recurrent_kernel"]
+    assert ("bias" in names) == kwargs.get("use_bias", True)
+    assert all(getattr(cell, name) is w for name, w in zip(names, cell.weights))
+    if "bias" not in names:
         assert cell.bias is None
 
 

@@ -105,8 +105,6 @@ class RNN(Layer):
         self.unroll = bool(unroll)
         self.time_major = bool(time_major)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self._cells = cells
-        self._stacked = isinstance(cell, StackedRNNCells)
         self._states: list[list[np.ndarray]] | None = None  # stateful: nested per cell
         self._plan: Any = None  # the C++ plan of the last input shape (_plan_for)
         # (and its fast path as a bare C function, set with it by __setattr__)
@@ -117,6 +115,15 @@ class RNN(Layer):
         self._state_lock = _core.StateLock()
 
     # ----------------------------------------------------------------- structure
+    @property
+    def _stacked(self) -> bool:
+        return isinstance(self.cell, StackedRNNCells)
+
+    @property
+    def _cells(self) -> list[Any]:
+        """The cells in order (read from `cell` each time: a layer's cell may be replaced)."""
+        return self.cell.cells if self._stacked else [self.cell]
+
     @property
     def state_size(self) -> Any:
         return self.cell.state_size
