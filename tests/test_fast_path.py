@@ -22,7 +22,7 @@ from conftest import (
     recurrent_layer,
 )
 from rnnkit import _core, testing
-from rnnkit.layers.recurrent.cell_layer import RNN_ARGUMENTS
+from rnnkit.layers.recurrent.rnn import RNN_ARGUMENTS
 
 LAYERS = builtin_layers()
 

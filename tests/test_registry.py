@@ -11,7 +11,7 @@ import pytest
 import rnnkit
 from rnnkit import _core
 from rnnkit.layers.recurrent import registry
-from rnnkit.layers.recurrent.cell_layer import RNN_ARGUMENTS
+from rnnkit.layers.recurrent.rnn import RNN_ARGUMENTS
 
 # A value other than the default for each argument the built-in cells and layers have. An
 # argument missing here fails test_every_argument_has_a_test_value: add it.

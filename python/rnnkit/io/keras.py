@@ -42,7 +42,7 @@ from ..layers.recurrent import (
     StackedRNNCells,
     registry,
 )
-from ..layers.recurrent.cell_layer import RNN_ARGUMENTS
+from ..layers.recurrent.rnn import RNN_ARGUMENTS
 from ..models.sequential import Sequential, build_layer
 from .keras_config import (
     MODELS,

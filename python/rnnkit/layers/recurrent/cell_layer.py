@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from . import registry
-from .rnn import RNN
+from .rnn import RNN, RNN_ARGUMENTS
 
-# The RNN's own arguments (its constructor's, but `cell`), and the base Layer's that a
-# convenience layer keeps for itself rather than give to its cell.
-RNN_ARGUMENTS = registry.keyword_arguments(RNN.__init__, skip=("cell",))
+# The base Layer's arguments that a convenience layer keeps for itself rather than give to its
+# cell.
 _LAYER_OWN = ("name", "trainable")
 
 

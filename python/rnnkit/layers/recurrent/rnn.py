@@ -18,6 +18,7 @@ import numpy as np
 from ... import _core, _runtime
 from ..._arrays import as_float_array, as_mask, describe, standardize_dtype
 from ..base import Layer
+from . import registry
 from .builtin import BuiltinCell
 from .cell_protocol import accepts, build_cell, check_cell, output_size, state_sizes
 from .loop import run_loop
@@ -494,17 +495,8 @@ class RNN(Layer):
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "cell": self.cell,
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "go_backwards": self.go_backwards,
-            "stateful": self.stateful,
-            "unroll": self.unroll,
-            "time_major": self.time_major,
-            "zero_output_for_mask": self.zero_output_for_mask,
-        }
+        arguments = {name: getattr(self, name) for name in RNN_ARGUMENTS}
+        return {**super().get_config(), "cell": self.cell, **arguments}
 
     @property
     def output_size(self) -> int:
@@ -536,3 +528,8 @@ def _describe_states(states: Any) -> str:
 
 def _as_list(group: Any) -> list[Any]:
     return list(group) if isinstance(group, (list, tuple)) else [group]
+
+
+# The RNN's own arguments (its constructor's, but `cell`): what get_config returns, what the
+# convenience layers take besides their cell's arguments, and what the importers read.
+RNN_ARGUMENTS = registry.keyword_arguments(RNN.__init__, skip=("cell",))
