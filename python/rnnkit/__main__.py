@@ -9,6 +9,7 @@ import numpy as np
 
 import rnnkit
 from rnnkit import examples, testing
+from rnnkit.layers.recurrent import registry
 
 
 def _median_seconds(function, repeats: int = 7) -> float:
@@ -28,7 +29,7 @@ def main() -> int:
     )
 
     x = rng.standard_normal((4, 10, 5)).astype("float32")
-    print("Seed examples (custom Python cell, NumPy loop):")
+    print("The tf.keras 2 RNN docstring's examples (a custom Python cell, NumPy loop):")
     print(f"  RNN(MinimalRNNCell(32))                       -> {examples.minimal_rnn(x).shape}")
     print(
         f"  RNN([MinimalRNNCell(32), MinimalRNNCell(64)]) -> "
@@ -43,12 +44,11 @@ def main() -> int:
     )
     print(f"  {'layer':<24}{'max |difference|':>18}{'C++ ms':>10}{'NumPy ms':>10}{'speed-up':>10}")
     worst = 0.0
-    layers = {
-        "SimpleRNN": rnnkit.SimpleRNN(units, return_sequences=True),
-        "LSTM": rnnkit.LSTM(units, return_sequences=True),
-        "GRU": rnnkit.GRU(units, return_sequences=True),
-        "GRU(reset_after=False)": rnnkit.GRU(units, return_sequences=True, reset_after=False),
+    layers = {  # every built-in cell's layer (the registry's), and GRU's other kernel
+        cls.__name__: cls(units, return_sequences=True)
+        for cls in registry.layer_classes().values()
     }
+    layers["GRU(reset_after=False)"] = rnnkit.GRU(units, return_sequences=True, reset_after=False)
     for name, layer in layers.items():
         compiled = layer(x)
         with testing.python_loop():
