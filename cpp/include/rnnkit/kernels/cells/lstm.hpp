@@ -40,12 +40,15 @@ void lstm_output(const CellSpec& spec, T* z, const T* c, T* h_out, Index n) {
   ArrayMap<T>(h_out, n) *= ConstArrayMap<T>(o, n);
 }
 
-template <class T>
-class LSTMKernel {
+// What the LSTM and its variants (peephole_lstm.hpp) share: weights, the recurrent product of
+// a step and of a split step's part. `Cell` adds the gate math: update(gates, rows, c_in, c_out,
+// h_out, first, n) over units [first, first + n) of every row, c_out may alias c_in.
+template <class T, class Cell>
+class LSTMSteps {
  public:
   using Scalar = T;
 
-  LSTMKernel(const CellSpec& spec, const T* const* weights)
+  LSTMSteps(const CellSpec& spec, const T* const* weights)
       : spec_(spec), weights_(spec, weights) {}
 
   const CellSpec& spec() const { return spec_; }
@@ -59,7 +62,7 @@ class LSTMKernel {
             T* /*scratch*/) const {
     const Index units = spec_.units;
     weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, 4 * units);
-    update(gates, rows, states_in[1], states_out[1], states_out[0], 0, units);
+    cell().update(gates, rows, states_in[1], states_out[1], states_out[0], 0, units);
   }
 
   // One thread's share of a split step: `part`'s units of every gate, all rows. h_in is the
@@ -69,10 +72,21 @@ class LSTMKernel {
     const Index units = spec_.units;
     multiply_part<true>(weights_.recurrent_kernel, 4, units, part, h_in, units, rows, gates,
                         4 * units);
-    update(gates, rows, states[1], states[1], h_out, part.first_unit, part.units);
+    cell().update(gates, rows, states[1], states[1], h_out, part.first_unit, part.units);
   }
 
- private:
+ protected:
+  const Cell& cell() const { return static_cast<const Cell&>(*this); }
+
+  CellSpec spec_;
+  CellWeights<T> weights_;
+};
+
+template <class T>
+class LSTMKernel : public LSTMSteps<T, LSTMKernel<T>> {
+ public:
+  using LSTMSteps<T, LSTMKernel<T>>::LSTMSteps;
+
   // The gate math of units [first, first + n) of every row; c_out may alias c_in.
   void update(T* gates, Index rows, const T* c_in, T* c_out, T* h_out, Index first,
               Index n) const {
@@ -95,6 +109,9 @@ class LSTMKernel {
     }
   }
 
+ private:
+  using LSTMSteps<T, LSTMKernel<T>>::spec_;
+
   // The default activations in one pass over n units of a row: each gate, c and h read or
   // written once. z points at the units' i gate; the others follow, `units` apart.
   void fused_row(const float* z, const float* c_in, float* c_out, float* h_out, Index n) const {
@@ -110,9 +127,6 @@ class LSTMKernel {
       store(1, pmul(o, tanh_packet(c)));
     });
   }
-
-  CellSpec spec_;
-  CellWeights<T> weights_;
 };
 
 }  // namespace RNNKIT_ISA

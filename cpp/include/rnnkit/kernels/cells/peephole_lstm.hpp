@@ -5,8 +5,9 @@
 //   c_t = f * c_{t-1} + i * activation(z_c)
 //   o = recurrent_activation(z_o + p_o * c_t)       h_t = o * activation(c_t)
 // p_i, p_f, p_o are the input_gate_, forget_gate_ and output_gate_peephole_weights, (units,)
-// each, last in get_weights() (ONNX LSTM's P input is [p_i, p_o, p_f]). The carry and output
-// halves of the gate math are the LSTM's (lstm.hpp): the peepholes add their terms before each.
+// each, last in get_weights() (ONNX LSTM's P input is [p_i, p_o, p_f]). The steps and the carry
+// and output halves of the gate math are the LSTM's (lstm.hpp): the peepholes add their terms
+// before each half.
 #pragma once
 
 #include <type_traits>
@@ -19,12 +20,10 @@ namespace rnnkit {
 inline namespace RNNKIT_ISA {
 
 template <class T>
-class PeepholeLSTMKernel {
+class PeepholeLSTMKernel : public LSTMSteps<T, PeepholeLSTMKernel<T>> {
  public:
-  using Scalar = T;
-
   PeepholeLSTMKernel(const CellSpec& spec, const T* const* weights)
-      : spec_(spec), weights_(spec, weights), peepholes_(3 * spec.units) {
+      : LSTMSteps<T, PeepholeLSTMKernel<T>>(spec, weights), peepholes_(3 * spec.units) {
     const Index units = spec.units;
     for (Index k = 0; k < 3; ++k) {  // rounded like every other weight: all paths agree
       const T* p = weights[first_extra_weight(spec) + k];
@@ -34,31 +33,6 @@ class PeepholeLSTMKernel {
     }
   }
 
-  const CellSpec& spec() const { return spec_; }
-  const CellWeights<T>& weights() const { return weights_; }
-  Index scratch_size(Index /*rows*/) const { return 0; }
-  Index split_limit() const { return rnnkit::split_limit<T>(spec_.units); }
-
-  // gates: (rows, 4*units) contiguous, holding the input projection; overwritten.
-  // states_out may alias states_in.
-  void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
-            T* /*scratch*/) const {
-    const Index units = spec_.units;
-    weights_.recurrent_kernel.multiply_add(states_in[0], units, rows, gates, 4 * units);
-    update(gates, rows, states_in[1], states_out[1], states_out[0], 0, units);
-  }
-
-  // One thread's share of a split step: `part`'s units of every gate, all rows. h_in is the
-  // whole previous h; h_out and states[1] (c, updated in place) are written in part's units.
-  void step_part(T* gates, Index rows, const T* h_in, T* h_out, T* const* states,
-                 T* /*scratch*/, const Part& part) const {
-    const Index units = spec_.units;
-    multiply_part<true>(weights_.recurrent_kernel, 4, units, part, h_in, units, rows, gates,
-                        4 * units);
-    update(gates, rows, states[1], states[1], h_out, part.first_unit, part.units);
-  }
-
- private:
   // The gate math of units [first, first + n) of every row; c_out may alias c_in.
   void update(T* gates, Index rows, const T* c_in, T* c_out, T* h_out, Index first,
               Index n) const {
@@ -87,6 +61,9 @@ class PeepholeLSTMKernel {
     }
   }
 
+ private:
+  using LSTMSteps<T, PeepholeLSTMKernel<T>>::spec_;
+
   // The default activations in one pass over n units of a row, as LSTMKernel::fused_row.
   void fused_row(const float* z, const float* c_in, const float* p, float* c_out, float* h_out,
                  Index n) const {
@@ -106,8 +83,6 @@ class PeepholeLSTMKernel {
     });
   }
 
-  CellSpec spec_;
-  CellWeights<T> weights_;
   RowVector<T> peepholes_;  // p_i | p_f | p_o (Eigen storage, renamed per SIMD level: isa.hpp)
 };
 
