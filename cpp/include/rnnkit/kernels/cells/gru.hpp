@@ -12,21 +12,19 @@
 #pragma once
 
 #include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/cells/cell_kernel.hpp"
 #include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
 
 template <class T>
-class GRUKernel {
+class GRUKernel : public CellKernel<T> {
  public:
-  using Scalar = T;
-
   GRUKernel(const CellSpec& spec, const T* const* weights)
-      : spec_(spec),
-        weights_(spec, weights,
-                 spec.use_bias && spec.reset_after ? weights[kBiasWeight] + 3 * spec.units
-                                                   : nullptr) {
+      : CellKernel<T>(spec, weights,
+                      spec.use_bias && spec.reset_after ? weights[kBiasWeight] + 3 * spec.units
+                                                        : nullptr) {
     if (!spec.reset_after) {  // r is needed between the two recurrent products
       const Index units = spec.units;
       const bool bf16 = spec.bf16_weights;
@@ -36,8 +34,6 @@ class GRUKernel {
     }
   }
 
-  const CellSpec& spec() const { return spec_; }
-  const CellWeights<T>& weights() const { return weights_; }
   // reset_after: the recurrent product m (rows, 3*units); otherwise r * h (rows, units).
   Index scratch_size(Index rows) const { return rows * (spec_.reset_after ? 3 : 1) * spec_.units; }
   // reset_after=False needs all of r * h before its second product: not split.
@@ -116,8 +112,9 @@ class GRUKernel {
     ArrayMap<T>(h_out, n) = z * ConstArrayMap<T>(h_in, n) + (T(1) - z) * hh;
   }
 
-  CellSpec spec_;
-  CellWeights<T> weights_;
+  using CellKernel<T>::spec_;
+  using CellKernel<T>::weights_;
+
   PackedWeights<T> recurrent_zr_, recurrent_h_;  // reset_after=False: U_z|U_r, then U_h
 };
 

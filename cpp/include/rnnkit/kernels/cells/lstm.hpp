@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/cells/cell_kernel.hpp"
 #include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
@@ -40,21 +41,13 @@ void lstm_output(const CellSpec& spec, T* z, const T* c, T* h_out, Index n) {
   ArrayMap<T>(h_out, n) *= ConstArrayMap<T>(o, n);
 }
 
-// What the LSTM and its variants (peephole_lstm.hpp) share: weights, the recurrent product of
-// a step and of a split step's part. `Cell` adds the gate math: update(gates, rows, c_in, c_out,
+// What the LSTM and its variants (peephole_lstm.hpp) share: the recurrent product of a step and
+// of a split step's part. `Cell` adds the gate math: update(gates, rows, c_in, c_out,
 // h_out, first, n) over units [first, first + n) of every row, c_out may alias c_in.
 template <class T, class Cell>
-class LSTMSteps {
+class LSTMSteps : public CellKernel<T> {
  public:
-  using Scalar = T;
-
-  LSTMSteps(const CellSpec& spec, const T* const* weights)
-      : spec_(spec), weights_(spec, weights) {}
-
-  const CellSpec& spec() const { return spec_; }
-  const CellWeights<T>& weights() const { return weights_; }
-  Index scratch_size(Index /*rows*/) const { return 0; }
-  Index split_limit() const { return rnnkit::split_limit<T>(spec_.units); }
+  using CellKernel<T>::CellKernel;
 
   // gates: (rows, 4*units) contiguous, holding the input projection; overwritten.
   // states_out may alias states_in.
@@ -76,10 +69,10 @@ class LSTMSteps {
   }
 
  protected:
-  const Cell& cell() const { return static_cast<const Cell&>(*this); }
+  using CellKernel<T>::spec_;
+  using CellKernel<T>::weights_;
 
-  CellSpec spec_;
-  CellWeights<T> weights_;
+  const Cell& cell() const { return static_cast<const Cell&>(*this); }
 };
 
 template <class T>

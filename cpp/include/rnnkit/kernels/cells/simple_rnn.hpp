@@ -5,23 +5,16 @@
 #pragma once
 
 #include "rnnkit/kernels/activations.hpp"
+#include "rnnkit/kernels/cells/cell_kernel.hpp"
 #include "rnnkit/kernels/matrix.hpp"
 
 namespace rnnkit {
 inline namespace RNNKIT_ISA {
 
 template <class T>
-class SimpleRNNKernel {
+class SimpleRNNKernel : public CellKernel<T> {
  public:
-  using Scalar = T;
-
-  SimpleRNNKernel(const CellSpec& spec, const T* const* weights)
-      : spec_(spec), weights_(spec, weights) {}
-
-  const CellSpec& spec() const { return spec_; }
-  const CellWeights<T>& weights() const { return weights_; }
-  Index scratch_size(Index /*rows*/) const { return 0; }
-  Index split_limit() const { return rnnkit::split_limit<T>(spec_.units); }
+  using CellKernel<T>::CellKernel;
 
   // gates: (rows, units) contiguous, holding the input projection. states_out may alias states_in.
   void step(T* gates, Index rows, const T* const* states_in, T* const* states_out,
@@ -42,8 +35,8 @@ class SimpleRNNKernel {
   }
 
  private:
-  CellSpec spec_;
-  CellWeights<T> weights_;
+  using CellKernel<T>::spec_;
+  using CellKernel<T>::weights_;
 };
 
 }  // namespace RNNKIT_ISA
