@@ -200,11 +200,12 @@ class Bidirectional(Layer):
         for layer, call in ((forward, forward_call), (backward, backward_call)):
             if not layer.built:
                 layer.build(call.x.shape)
-        if forward._runs_compiled(constants) and backward._runs_compiled(constants):
+        forward_plan = forward._plan_for(forward_call.x, constants)
+        backward_plan = backward._plan_for(backward_call.x, constants)
+        if forward_plan is not None and backward_plan is not None:
             result = _core.run_bidirectional(  # both directions, merged in place, in C++
-                forward._plan_for(forward_call.x), backward._plan_for(backward_call.x),
-                forward_call.x, forward_call.states, backward_call.states, forward_call.mask,
-                self.merge_mode,
+                forward_plan, backward_plan, forward_call.x, forward_call.states,
+                backward_call.states, forward_call.mask, self.merge_mode,
             )
             forward._keep_states(forward_call.states)
             backward._keep_states(backward_call.states)

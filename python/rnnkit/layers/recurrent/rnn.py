@@ -296,10 +296,19 @@ class RNN(Layer):
         """The validating path."""
         return self._run(self._prepare(inputs, initial_state, mask, constants, training))
 
-    def _plan_for(self, x: np.ndarray) -> Any:
+    def _plan_for(self, x: np.ndarray, constants: list[np.ndarray] | None) -> Any | None:
         """The C++ plan for inputs of x's shape: the layer's current one, or a new one (which
-        also becomes the fast path of plain calls of that shape)."""
-        kernels = [cell.compiled_kernel() for cell in self._cells]
+        also becomes the fast path of plain calls of that shape); None when the call runs the
+        NumPy loop (a cell that is not built in, a custom activation, constants, or
+        rnnkit.testing.python_loop)."""
+        if _runtime.force_python_loop or constants is not None:
+            return None
+        kernels = [
+            cell.compiled_kernel() if isinstance(cell, BuiltinCell) else None
+            for cell in self._cells
+        ]
+        if None in kernels:
+            return None
         key = (*(id(k) for k in kernels), _core.get_num_threads())
         plan = self._plan
         if plan is not None and self._plan_key == key and plan.input_shape == list(x.shape):
@@ -391,8 +400,9 @@ class RNN(Layer):
         """Build if needed, run a prepared call, keep stateful states, shape the result."""
         if not self.built:
             self.build(call.x.shape)
-        if self._runs_compiled(call.constants):
-            result = self._plan_for(call.x).run(call.x, call.states, call.mask)
+        plan = self._plan_for(call.x, call.constants)
+        if plan is not None:
+            result = plan.run(call.x, call.states, call.mask)
             self._keep_states(call.states)
             return result
         last, sequence, final = self._run_python(
@@ -453,16 +463,6 @@ class RNN(Layer):
             )
 
     # ----------------------------------------------------------------- the two paths
-    def _runs_compiled(self, constants: list[np.ndarray] | None) -> bool:
-        return (
-            not _runtime.force_python_loop
-            and constants is None
-            and all(
-                isinstance(c, BuiltinCell) and c.compiled_kernel() is not None
-                for c in self._cells
-            )
-        )
-
     def _chunk_steps(self) -> int:
         """The C++ driver's chunk argument: -1 = every step at once (unroll), 0 = automatic."""
         return -1 if self.unroll else (_runtime.chunk_steps or 0)
