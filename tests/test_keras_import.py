@@ -206,9 +206,10 @@ def load(saved, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_loaded_model_matches_keras(saved, fmt):
     model = load(saved, fmt)
-    assert isinstance(model, rnnkit.Sequential)
+    sequential = isinstance(saved["model"], keras.Sequential)
+    assert isinstance(model, rnnkit.Sequential if sequential else rnnkit.Model)
     keras_layers = [layer for layer in saved["model"].layers
-                    if not isinstance(layer, L.InputLayer)]
+                    if not (sequential and isinstance(layer, L.InputLayer))]
     assert [layer.name for layer in model.layers] == [layer.name for layer in keras_layers]
     assert [type(layer).__name__ for layer in model.layers] == [
         type(layer).__name__ for layer in keras_layers]
@@ -432,32 +433,36 @@ def test_summary_lists_layers_shapes_and_parameters(tmp_path):
 # ---------------------------------------------------------------------------------------
 def test_unsupported_layer_is_named(tmp_path):
     keras_model = keras.Sequential([
-        keras.Input((STEPS, FEATURES)), L.Conv1D(4, 3), L.LSTM(3),
+        keras.Input((STEPS, FEATURES)), L.Conv1DTranspose(4, 3), L.LSTM(3),
     ])
     keras_model.save(tmp_path / "conv.keras")
     keras_model.save(tmp_path / "conv.h5")
     for path in ("conv.keras", "conv.h5"):
-        with pytest.raises(ValueError, match=r"'Conv1D'.*Supported layers:.*LSTM.*Masking"):
+        with pytest.raises(ValueError, match=r"'Conv1DTranspose'.*Supported layers:.*LSTM.*Masking"):
             rnnkit.load_keras(tmp_path / path)
 
 
-def test_non_chain_functional_model_is_refused(tmp_path):
+def test_branching_functional_model_loads(tmp_path, rng):
     inputs = keras.Input((STEPS, FEATURES))
     branch_a = L.LSTM(3)(inputs)
     branch_b = L.GRU(3)(inputs)
     model = keras.Model(inputs, L.Add()([branch_a, branch_b]))
     model.save(tmp_path / "branches.keras")
-    with pytest.raises(ValueError, match="chain"):
-        rnnkit.load_keras(tmp_path / "branches.keras")
+    x = padded_floats(rng)
+    loaded = rnnkit.load_keras(tmp_path / "branches.keras")
+    assert isinstance(loaded, rnnkit.Model)
+    assert_results_close(loaded(x), np.asarray(model(x)), "float32", "branches")
 
 
-def test_explicit_mask_that_keras_would_not_propagate_is_refused(tmp_path):
+def test_explicit_mask_made_by_operations_loads(tmp_path, rng):
     ids = keras.Input((STEPS,), dtype="int32")
-    embedded = L.Embedding(VOCAB, 4)(ids)  # no mask_zero: no propagated mask
+    embedded = L.Embedding(VOCAB, 4)(ids)  # no mask_zero: the mask is given explicitly
     out = L.LSTM(3)(embedded, mask=keras.ops.not_equal(ids, 0))
-    keras.Model(ids, out).save(tmp_path / "explicit_mask.keras")
-    with pytest.raises(ValueError, match="explicit mask"):
-        rnnkit.load_keras(tmp_path / "explicit_mask.keras")
+    model = keras.Model(ids, out)
+    model.save(tmp_path / "explicit_mask.keras")
+    x = padded_ids(rng)
+    loaded = rnnkit.load_keras(tmp_path / "explicit_mask.keras")
+    assert_results_close(loaded(x), np.asarray(model(x)), "float32", "explicit mask")
 
 
 def test_custom_activation_is_refused(tmp_path):

@@ -20,10 +20,12 @@ from .io.keras import from_keras, load_keras
 from .io.native import load, save
 from .io.torch import TorchRNN, from_torch
 from .layers import *  # noqa: F403 -- the keras.layers namespace, listed once in layers.__all__
-from .models import Sequential
+from .models import Input, Model, Sequential
 
 __all__ = [
     *layers.__all__,
+    "Input",
+    "Model",
     "Sequential",
     "TorchRNN",
     "activations",

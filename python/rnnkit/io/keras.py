@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import layers as _layers
-from ..layers.core import ModelLayer
+from ..layers.core import ModelLayer, layer_classes
 from ..layers.recurrent import (
     RNN,
     Bidirectional,
@@ -46,8 +46,6 @@ from ..layers.recurrent.rnn import RNN_ARGUMENTS
 from ..models.sequential import Sequential, build_layer
 from .keras_config import (
     MODELS,
-    SIMPLE_KEYS,
-    SIMPLE_LAYERS,
     activation_of,
     dtype_of,
     entry_of,
@@ -55,7 +53,7 @@ from .keras_config import (
     supported_layers,
     unsupported,
 )
-from .keras_graph import functional_chain, is_op
+from .keras_graph import functional_model, is_op
 from .keras_weights import (
     _h5py,
     _load_keras3_weights,
@@ -146,21 +144,35 @@ def layer_from_config(entry: Any, dtype: str | None = None) -> Any:
                 "dropout layer."
             )
         return _layers.TimeDistributed(inner, name=name)
-    if class_name in SIMPLE_LAYERS:
-        kwargs = {k: config[k] for k in SIMPLE_KEYS[class_name] if k in config}
-        if "activation" in kwargs:
-            kwargs["activation"] = activation_of(kwargs["activation"], str(name))
-        if class_name == "Masking":
-            kwargs["mask_value"] = mask_value_of(kwargs.get("mask_value", 0.0))
-        if class_name == "Embedding":
-            kwargs["embeddings_initializer"] = "zeros"
-        if class_name == "Dense":
-            kwargs["kernel_initializer"] = "zeros"
-        return SIMPLE_LAYERS[class_name](
-            dtype=dtype_of(config, dtype), name=name, trainable=config.get("trainable", True),
-            **kwargs,
-        )
+    if class_name in layer_classes():
+        return _simple_layer(layer_classes()[class_name], config, dtype)
     raise unsupported(class_name)
+
+
+# Keys of a Keras layer config that are not constructor arguments of the rnnkit layer.
+_NOT_ARGUMENTS = ("name", "dtype", "trainable", "batch_input_shape", "batch_shape",
+                  "build_config", "input_shape")
+
+
+def _simple_layer(cls: type, config: dict[str, Any], dtype: str | None) -> Any:
+    """A non-recurrent layer from its Keras config: every argument passed to the rnnkit
+    constructor (which takes Keras's), initializers replaced (the weights are set after)."""
+    kwargs = {k: v for k, v in config.items() if k not in _NOT_ARGUMENTS}
+    for key in list(kwargs):
+        if key.endswith("_initializer"):
+            kwargs[key] = "zeros"
+        elif key.endswith("activation"):
+            kwargs[key] = activation_of(kwargs[key], str(config.get("name")))
+    if "mask_value" in kwargs:
+        kwargs["mask_value"] = mask_value_of(kwargs["mask_value"])
+    try:
+        return cls(dtype=dtype_of(config, dtype), name=config.get("name"),
+                   trainable=config.get("trainable", True), **kwargs)
+    except TypeError as error:
+        raise ValueError(
+            f"rnnkit cannot load the Keras layer {config.get('name')!r} ({cls.__name__}): "
+            f"{error}"
+        ) from None
 
 
 def _rnn_kwargs(config: dict[str, Any]) -> dict[str, Any]:
@@ -201,15 +213,13 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[
     class_name, config = entry_of(entry)
     if isinstance(config, list):  # Keras 1/2.0 Sequential: the config is the list of layers
         config = {"layers": config}
-    if class_name == "Sequential":
-        entries = list(config.get("layers", []))
-    elif class_name in ("Functional", "Model"):
-        entries = functional_chain(config)
-    else:
+    if class_name in ("Functional", "Model"):
+        return _build_functional(config, dtype)
+    if class_name != "Sequential":
         raise ValueError(
-            f"rnnkit loads Sequential models and functional models whose graph is a chain; "
-            f"received a {class_name!r}."
+            f"rnnkit loads Sequential and functional models; received a {class_name!r}."
         )
+    entries = list(config.get("layers", []))
     # Keras 3 numbers the layers of a weights file in the order of `model.layers`: the
     # config's order, without operations, and without a Sequential's InputLayer.
     counts: dict[str, int] = {}
@@ -230,6 +240,18 @@ def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[
     shape = _input_shape_of(entries, config)
     if shape is not None:
         model.build(shape)
+    return model, plan
+
+
+def _build_functional(config: dict[str, Any], dtype: str | None) -> tuple[Any, list[Any]]:
+    model, layers = functional_model(config, lambda entry: layer_from_config(entry, dtype))
+    counts: dict[str, int] = {}
+    plan = []
+    for item in config.get("layers", []):
+        if is_op(item):
+            continue
+        name = item.get("name", entry_of(item)[1].get("name"))
+        plan.append((layers[name], name, "layers/" + _numbered(entry_of(item)[0], counts)))
     return model, plan
 
 

@@ -10,49 +10,17 @@ from typing import Any
 import numpy as np
 
 from .. import activations
-from .. import layers as _layers
+from ..layers.core import layer_classes
 from ..layers.recurrent import registry
 
 # ----------------------------------------------------------------------------- the layer table
-SIMPLE_LAYERS: dict[str, type] = {
-    "Dense": _layers.Dense,
-    "Activation": _layers.Activation,
-    "Masking": _layers.Masking,
-    "Embedding": _layers.Embedding,
-    "Dropout": _layers.Dropout,
-    "SpatialDropout1D": _layers.SpatialDropout1D,
-    "SpatialDropout2D": _layers.SpatialDropout2D,
-    "SpatialDropout3D": _layers.SpatialDropout3D,
-    "GaussianDropout": _layers.GaussianDropout,
-    "GaussianNoise": _layers.GaussianNoise,
-    "AlphaDropout": _layers.AlphaDropout,
-    "Flatten": _layers.Flatten,
-    "Reshape": _layers.Reshape,
-    "RepeatVector": _layers.RepeatVector,
-}
-SIMPLE_KEYS = {
-    "Dense": ("units", "activation", "use_bias", "lora_rank", "quantization_config"),
-    "Activation": ("activation",),
-    "Masking": ("mask_value",),
-    "Embedding": ("input_dim", "output_dim", "mask_zero", "lora_rank"),
-    "Dropout": ("rate", "noise_shape", "seed"),
-    "SpatialDropout1D": ("rate", "seed"),
-    "SpatialDropout2D": ("rate", "seed"),
-    "SpatialDropout3D": ("rate", "seed"),
-    "GaussianDropout": ("rate", "seed"),
-    "GaussianNoise": ("stddev", "seed"),
-    "AlphaDropout": ("rate", "noise_shape", "seed"),
-    "Flatten": ("data_format",),
-    "Reshape": ("target_shape",),
-    "RepeatVector": ("n",),
-}
 MODELS = ("Sequential", "Functional", "Model")
 
 def supported_layers() -> list[str]:
     """The Keras layer classes rnnkit can load."""
     return sorted(
-        [*registry.layer_classes(), "RNN", "Bidirectional", "TimeDistributed", "InputLayer",
-         *SIMPLE_LAYERS, "Sequential", "Functional (a chain)"]
+        {*registry.layer_classes(), "RNN", "Bidirectional", *layer_classes(), "Sequential",
+         "Functional"}
     )
 
 

@@ -13,7 +13,7 @@ A saved file is a zip archive (write it as `name.rnnkit`; any name works) holdin
 * `states.npz`: the carried states of stateful recurrent layers, `s<layer>_<i>`, one entry per
   state array in the layer's flat state order (`states` lists which layers have them).
 
-What it can store: `Sequential` (and `TorchRNN`) models, the recurrent layers over built-in
+What it can store: `Sequential` and functional `Model`s (and `TorchRNN`), the recurrent layers over built-in
 cells (RNN, SimpleRNN, LSTM, GRU, stacked cells, Bidirectional), the layers of
 `rnnkit.models`, and the built-in cells. Custom Python cells and layers cannot be described
 in JSON: pickle those (every rnnkit layer and model pickles, weights and states included).
@@ -36,6 +36,8 @@ from ..layers.recurrent import registry
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.builtin import BuiltinCell
 from ..layers.recurrent.rnn import RNN
+from ..layers.operations import Operation
+from ..models.functional import Model
 from ..models.sequential import Sequential
 from .torch import TorchRNN
 
@@ -110,7 +112,7 @@ def serialize(obj: Any) -> dict[str, Any]:
     if isinstance(obj, Sequential) and config.get("build_input_shape") is None and obj.layers:
         config["build_input_shape"] = _input_shape(obj.layers[0])
     entry = {"class_name": class_name, "config": _jsonable(config, obj.name)}
-    shape = None if isinstance(obj, Sequential) else _input_shape(obj)
+    shape = None if isinstance(obj, (Sequential, Model)) else _input_shape(obj)
     if shape is not None:
         entry["build_config"] = {"input_shape": list(shape)}
     return entry
@@ -143,7 +145,7 @@ def _classes() -> dict[str, type]:
     classes = {name: getattr(layers, name) for name in layers.__all__}
     classes.update(registry.cell_classes())
     classes.update(registry.layer_classes())
-    classes.update(Sequential=Sequential, TorchRNN=TorchRNN)
+    classes.update(Sequential=Sequential, Model=Model, Operation=Operation, TorchRNN=TorchRNN)
     del classes["Layer"]
     return classes
 
@@ -166,7 +168,7 @@ def _input_shape(layer: Any) -> Any:
 
 
 def _recurrent_layers(obj: Any) -> list[RNN]:
-    if isinstance(obj, Sequential):
+    if isinstance(obj, (Sequential, Model)):
         return [r for layer in obj.layers for r in _recurrent_layers(layer)]
     if isinstance(obj, Bidirectional):
         return [obj.forward_layer, obj.backward_layer]

@@ -1,7 +1,18 @@
 """The `keras.layers` namespace of rnnkit: code written against `keras.layers` runs with
 `import rnnkit as keras`. Re-exports only; each layer lives in the module of its kind."""
 
-from . import recurrent
+from . import (
+    activation_layers,
+    attention,
+    convolutional,
+    merging,
+    normalization,
+    pooling,
+    recurrent,
+    reshaping,
+)
+from .activation_layers import *  # noqa: F403
+from .attention import *  # noqa: F403
 from .base import Layer
 from .core import (
     Activation,
@@ -14,7 +25,12 @@ from .core import (
     Reshape,
     TimeDistributed,
 )
-from .recurrent import *  # noqa: F403 -- listed once, in recurrent.__all__
+from .convolutional import *  # noqa: F403
+from .merging import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .recurrent import *  # noqa: F403 -- each module lists its layers once, in __all__
+from .reshaping import *  # noqa: F403
 from .regularization import (
     AlphaDropout,
     Dropout,
@@ -26,7 +42,14 @@ from .regularization import (
 )
 
 __all__ = [
+    *activation_layers.__all__,
+    *attention.__all__,
+    *convolutional.__all__,
+    *merging.__all__,
+    *normalization.__all__,
+    *pooling.__all__,
     *recurrent.__all__,
+    *reshaping.__all__,
     "Activation",
     "AlphaDropout",
     "Dense",

@@ -82,6 +82,8 @@ class Layer:
         value.flags.writeable = False
         self._weights.append(value)
         self._weight_names.append(name or f"weight_{len(self._weights) - 1}")
+        if not trainable:  # BatchNormalization's moving statistics
+            self.__dict__.setdefault("_frozen_weights", set()).add(len(self._weights) - 1)
         return value
 
     @property
@@ -91,11 +93,16 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[np.ndarray]:
-        return self.weights if self.trainable else []
+        frozen = self.__dict__.get("_frozen_weights", ())  # indices into _weights
+        if not self.trainable:
+            return []
+        own = [w for i, w in enumerate(self._weights) if i not in frozen]
+        return own if len(self.weights) == len(self._weights) else self.weights
 
     @property
     def non_trainable_weights(self) -> list[np.ndarray]:
-        return [] if self.trainable else self.weights
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     def _weight_labels(self) -> list[str]:
         return list(self._weight_names)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence as SequenceABC
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import activations as _activations
 from .._arrays import as_float_array, describe
 from .base import Layer
+from .symbolic import Node, SymbolicTensor, is_symbolic, symbolic_call
 
 Shape = tuple  # a shape with None for unknown dimensions
 
@@ -45,15 +46,34 @@ _TRAINING_ONLY = (
 
 
 # --------------------------------------------------------------------------- the base class
+_LAYER_CLASSES: dict[str, type[ModelLayer]] = {}
+
+
+def layer_classes() -> dict[str, type[ModelLayer]]:
+    """Every non-recurrent layer class by Keras class name (registered on definition)."""
+    return dict(_LAYER_CLASSES)
+
+
 class ModelLayer(Layer):
-    """A non-recurrent layer of a Sequential model: NumPy in, NumPy out, mask-aware.
+    """A non-recurrent layer of a model: NumPy in, NumPy out, mask-aware.
 
     `__call__(inputs, mask=None, training=False)` returns the outputs; `compute_mask(inputs,
     mask)` the mask handed on to the next layer. Subclasses implement `_forward(inputs, mask)`
-    returning both, so a Sequential model computes them once.
+    returning both, so a model computes them once. A layer whose Keras `call` takes more than
+    `inputs`, `mask` and `training` (attention, for instance) overrides `_invoke`, the one entry
+    point of functional models.
+
+    Subclasses register by class name (`layer_classes()`): the Keras importer builds a layer
+    from a Keras config by passing the config's arguments to the constructor, so a constructor
+    takes Keras's arguments, with Keras's names and defaults.
     """
 
     supports_masking = True  # pass the mask on unchanged (Keras: Dense, Dropout, Activation)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, **kwargs: Any) -> None:
         for key in _TRAINING_ONLY:
@@ -78,6 +98,8 @@ class ModelLayer(Layer):
             )
 
     def __call__(self, inputs: Any, mask: Any = None, training: bool = False) -> Any:
+        if is_symbolic(inputs, mask):  # building a functional model
+            return symbolic_call(self, (inputs,), {"mask": mask})
         return self._run(inputs, mask, training)[0]
 
     def _run(self, inputs: Any, mask: Any, training: bool) -> tuple[Any, Any]:
@@ -87,6 +109,38 @@ class ModelLayer(Layer):
             self.build(x.shape)
             self.built = True
         return self._forward(x, mask)
+
+    def _invoke(
+        self,
+        args: SequenceABC[Any],
+        kwargs: dict[str, Any],
+        mask_of: Callable[[Any], Any],
+        training: bool,
+    ) -> tuple[Any, Any]:
+        """Call the layer as a functional model's node does: `args` and `kwargs` are the
+        arguments of Keras's `call` (arrays in place of tensors), `mask_of(value)` the masks
+        the model carries for a value (same structure). Returns (outputs, their masks).
+
+        As Keras's `Layer.__call__`: a `mask` not given is the mask of the one tensor argument,
+        and the output mask is `compute_mask(inputs, mask)` for a layer supporting masks.
+        """
+        kwargs = dict(kwargs)
+        if args:
+            inputs, rest = args[0], list(args[1:])
+        elif "inputs" in kwargs:
+            inputs, rest = kwargs.pop("inputs"), []
+        else:
+            raise ValueError(f"Layer {self.name} was called without inputs.")
+        mask = kwargs.pop("mask", None)
+        kwargs.pop("training", None)
+        if rest or kwargs:
+            raise ValueError(
+                f"Layer {self.name} ({type(self).__name__}) is called with arguments rnnkit "
+                f"does not support: {[*(['positional'] if rest else []), *sorted(kwargs)]}."
+            )
+        if mask is None:
+            mask = mask_of(inputs)
+        return self._run(inputs, mask, training)
 
     def _prepare_inputs(self, inputs: Any) -> np.ndarray:
         return self._convert(inputs)
@@ -155,6 +209,9 @@ class InputLayer(ModelLayer):
         except TypeError:
             raise ValueError(f"InputLayer: unknown dtype {dtype!r}") from None
         self.built = True
+        node = Node(self, (), {})
+        node.outputs = SymbolicTensor(batch_shape, self.input_dtype, node, 0, name=self.name)
+        self.output = node.outputs  # what rnnkit.Input returns
 
     @property
     def shape(self) -> Shape:

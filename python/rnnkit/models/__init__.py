@@ -1,5 +1,6 @@
-"""Models: containers that run layers (`Sequential`)."""
+"""Models: containers that run layers (`Sequential`, and functional `Model`s)."""
 
+from .functional import Input, Model
 from .sequential import Sequential
 
-__all__ = ["Sequential"]
+__all__ = ["Input", "Model", "Sequential"]

@@ -12,9 +12,12 @@ import numpy as np
 from .._arrays import as_mask, describe
 from ..io.keras_weights import load_weights as _load_keras_weights
 from ..layers.base import Layer
-from ..layers.core import InputLayer, ModelLayer, Shape, TimeDistributed
+from ..layers.core import InputLayer, ModelLayer, Shape
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.rnn import RNN
+from ..layers.symbolic import is_symbolic, symbolic_call
+from .functional import Model
+from .summary import format_shape, summary_table
 
 
 # --------------------------------------------------------------------------- recurrent helpers
@@ -47,7 +50,7 @@ def apply_layer(
         if isinstance(layer, Bidirectional) and layer.merge_mode is None:
             return y, [mask, mask]
         return y, mask
-    if isinstance(layer, (ModelLayer, Sequential)):
+    if isinstance(layer, (ModelLayer, Sequential, Model)):
         return layer._run(x, mask, training)
     # Any other rnnkit layer (or callable object): called on the outputs, drops the mask.
     return layer(x), None
@@ -242,10 +245,30 @@ class Sequential(Layer):
     def __call__(self, inputs: Any, mask: Any = None, training: bool = False) -> Any:
         """Run the model on `inputs`; `mask` (optional, boolean (batch, timesteps)) is the
         input mask, combined as Keras does with the masks the layers make."""
+        if is_symbolic(inputs, mask):  # a layer of a functional model
+            return symbolic_call(self, (inputs,), {"mask": mask})
         if mask is not None:
             shape = np.shape(inputs)
             mask = as_mask(mask, tuple(shape[:2]))
         return self._run(inputs, mask, training)[0]
+
+    def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Callable[[Any], Any],
+                training: bool) -> tuple[Any, Any]:
+        kwargs = dict(kwargs)
+        inputs = args[0] if args else kwargs.pop("inputs")
+        mask = kwargs.pop("mask", None)
+        return self._run(inputs, mask_of(inputs) if mask is None else mask,
+                         bool(kwargs.pop("training", None) or training))
+
+    def _symbolic_output_shapes(self, input_shapes: list[Any]) -> Any:
+        if not self.built:
+            self.build(input_shapes[0])
+        shape = self.compute_output_shape(input_shapes[0])
+        return [tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape)
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.trainable_weights]
 
     def call(self, inputs: Any, mask: Any = None, training: bool = False) -> Any:
         return self(inputs, mask=mask, training=training)
@@ -267,7 +290,7 @@ class Sequential(Layer):
     def summary(self, print_fn: Callable[[str], Any] | None = None, line_length: int = 80) -> str:
         """Print (with `print_fn`, default print) and return a table of the layers: name and
         type, output shape (when the input shape is known) and number of weights."""
-        rows = [("Layer (type)", "Output Shape", "Param #")]
+        rows = []
         shape: Any = self._build_shape
         for layer in self._layers:
             if shape is not None:
@@ -275,24 +298,10 @@ class Sequential(Layer):
                     shape = output_shape(layer, shape)
                 except Exception:  # a summary shows "?" rather than failing
                     shape = None
-            shown = "?" if shape is None else _format_shape(shape)
+            rows.append((layer, format_shape(shape)))
             if isinstance(shape, list):
                 shape = shape[0]
-            params = sum(int(w.size) for w in layer.weights)
-            rows.append((f"{layer.name} ({_type_name(layer)})", shown, f"{params:,}"))
-        width_1 = max(len(r[0]) for r in rows) + 2
-        width_2 = max(len(r[1]) for r in rows) + 2
-        width = max(line_length, width_1 + width_2 + 12)
-        lines = [f'Model: "{self.name}"', "=" * width]
-        for i, (a, b, c) in enumerate(rows):
-            lines.append(f"{a:<{width_1}}{b:<{width_2}}{c:>10}")
-            lines.append(("=" if i == 0 else "-") * width)
-        total = self.count_params()
-        lines[-1] = "=" * width
-        lines.append(f"Total params: {total:,}")
-        text = "\n".join(lines)
-        (print_fn or print)(text)
-        return text
+        return summary_table(self, rows, print_fn, line_length)
 
     def get_config(self) -> dict[str, Any]:
         layers = ([self._input_layer] if self._input_layer is not None else []) + self._layers
@@ -309,18 +318,3 @@ class Sequential(Layer):
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name}, layers={[lay.name for lay in self._layers]}>"
-
-
-def _type_name(layer: Any) -> str:
-    if isinstance(layer, (Bidirectional, TimeDistributed)):
-        inner = layer.forward_layer if isinstance(layer, Bidirectional) else layer.layer
-        return f"{type(layer).__name__}({type(inner).__name__})"
-    return type(layer).__name__
-
-
-def _format_shape(shape: Any) -> str:
-    if isinstance(shape, list):
-        return "[" + ", ".join(_format_shape(s) for s in shape) + "]"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
-        ",)" if len(shape) == 1 else ")"
-    )

@@ -9,6 +9,8 @@ import numpy as np
 
 from ... import _core
 from ..base import Layer
+from ..symbolic import first_mask, is_symbolic, symbolic_call
+from .calling import invoke_recurrent, state_count
 from .rnn import RNN
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -168,6 +170,11 @@ class Bidirectional(Layer):
         constants: Any = None,
         training: bool = False,
     ) -> Any:
+        if is_symbolic(inputs, initial_state, mask, constants):  # building a functional model
+            return symbolic_call(
+                self, (inputs,), {"initial_state": initial_state, "mask": mask,
+                                  "constants": constants}
+            )
         if self.stateful:  # as RNN.__call__: one call at a time on the carried states
             with self.forward_layer._state_lock, self.backward_layer._state_lock:
                 return self._call(inputs, initial_state, mask, constants, training)
@@ -252,6 +259,28 @@ class Bidirectional(Layer):
         if not self.return_state:
             return merged
         return [*(merged if self.merge_mode is None else [merged]), *forward[1:], *backward[1:]]
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The output masks, as Keras: the input mask for each output sequence, None for
+        the states."""
+        mask = first_mask(mask)
+        if self.return_sequences:
+            output_mask: Any = [mask, mask] if self.merge_mode is None else mask
+        else:
+            output_mask = [None, None] if self.merge_mode is None else None
+        if not self.return_state:
+            return output_mask
+        states = [None] * (2 * state_count(self.forward_layer))
+        return (output_mask if self.merge_mode is None else [output_mask]) + states
+
+    def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Any, training: bool) -> Any:
+        return invoke_recurrent(self, args, kwargs, mask_of, training)
+
+    def _symbolic_output_shapes(self, input_shapes: list[Any]) -> Any:
+        if not self.built:
+            self.build(input_shapes[0])
+        shapes = self.compute_output_shape(input_shapes[0])
+        return [tuple(s) for s in shapes] if isinstance(shapes, list) else tuple(shapes)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -18,8 +18,10 @@ import numpy as np
 from ... import _core, _runtime
 from ..._arrays import as_float_array, as_mask, describe, standardize_dtype
 from ..base import Layer
+from ..symbolic import first_mask, is_symbolic, symbolic_call
 from . import registry
 from .builtin import BuiltinCell
+from .calling import invoke_recurrent
 from .cell_protocol import accepts, build_cell, check_cell, output_size, state_sizes
 from .loop import run_loop
 from .stacked import StackedRNNCells
@@ -285,6 +287,11 @@ class RNN(Layer):
             result = call(inputs)  # a stateful plan takes _state_lock itself
             if result is not None:  # None unless `inputs` is exactly what the plan was made for
                 return result
+        if is_symbolic(inputs, initial_state, mask, constants):  # building a functional model
+            return symbolic_call(
+                self, (inputs,), {"initial_state": initial_state, "mask": mask,
+                                  "constants": constants}
+            )
         if self.stateful:
             with self._state_lock:
                 return self._call(inputs, initial_state, mask, constants, training)
@@ -515,6 +522,23 @@ class RNN(Layer):
         if not self.return_state:
             return out
         return [out, *((batch, s) for c in self._cells for s in state_sizes(c))]
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The output mask, as Keras: the input mask with return_sequences (else None), then
+        None for each state with return_state."""
+        output_mask = first_mask(mask) if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * sum(len(state_sizes(c)) for c in self._cells)
+        return output_mask
+
+    def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Any, training: bool) -> Any:
+        return invoke_recurrent(self, args, kwargs, mask_of, training)
+
+    def _symbolic_output_shapes(self, input_shapes: list[Any]) -> Any:
+        if not self.built:
+            self.build(input_shapes[0])
+        shapes = self.compute_output_shape(input_shapes[0])
+        return [tuple(s) for s in shapes] if isinstance(shapes, list) else tuple(shapes)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, cell={self.cell!r}>"
