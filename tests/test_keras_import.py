@@ -438,7 +438,8 @@ def test_unsupported_layer_is_named(tmp_path):
     keras_model.save(tmp_path / "conv.keras")
     keras_model.save(tmp_path / "conv.h5")
     for path in ("conv.keras", "conv.h5"):
-        with pytest.raises(ValueError, match=r"'Conv1DTranspose'.*Supported layers:.*LSTM.*Masking"):
+        with pytest.raises(ValueError,
+                           match=r"'Conv1DTranspose'.*Supported layers:.*LSTM.*Masking"):
             rnnkit.load_keras(tmp_path / path)
 
 
@@ -621,3 +622,64 @@ def test_tf_keras_2_h5_layout(kind, tmp_path, rng):
                                                     keras_model)
     model = rnnkit.load_keras(path)
     assert_results_close(model(data), np.asarray(keras_model(data)), "float32", kind)
+
+
+# ---------------------------------------------------------------------------------------
+# Keras 2 meanings: hard_sigmoid is clip(0.2 x + 0.5, 0, 1) in files Keras 2 wrote
+# ---------------------------------------------------------------------------------------
+def _keras2_hard_sigmoid(x):
+    return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("version", ["2.2.4", "2.15.0", None])
+@pytest.mark.parametrize("where", ["h5_attribute", "config_json"])
+def test_keras_2_hard_sigmoid_keeps_its_keras_2_meaning(version, where, tmp_path, rng):
+    """Standalone Keras 2.2's LSTM/GRU default recurrent_activation was hard_sigmoid: a model
+    trained there gives its Keras 2 numbers (Keras 3's hard_sigmoid is 0.6-0.75 away)."""
+    config = _tf2_sequential_config()
+    config["config"]["layers"][2] = _tf2_rnn(
+        "LSTM", "lstm", 3, unit_forget_bias=True, recurrent_activation="hard_sigmoid")
+    config["config"]["layers"].append({"class_name": "Dense", "config": {
+        "name": "dense", "trainable": True, "dtype": "float32", "units": 2,
+        "activation": "hard_sigmoid", "use_bias": True}})
+    del config["keras_version"]
+    if version is not None and where == "config_json":
+        config["keras_version"] = version
+    keras_model = keras.Sequential([
+        keras.Input((STEPS, FEATURES)), L.Masking(name="masking"),
+        L.SimpleRNN(4, return_sequences=True, name="simple_rnn"),
+        L.LSTM(3, recurrent_activation=_keras2_hard_sigmoid, name="lstm"),
+        L.Dense(2, activation=_keras2_hard_sigmoid, name="dense")])
+    keras_model.set_weights(
+        [rng.uniform(-1.5, 1.5, w.shape).astype("float32") for w in keras_model.get_weights()])
+    path = tmp_path / "keras2.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        if version is not None and where == "h5_attribute":
+            f.attrs["keras_version"] = version
+        legacy_h5_format.save_weights_to_hdf5_group(f.create_group("model_weights"),
+                                                    keras_model)
+    data = padded_floats(rng) * 3
+    model = rnnkit.load_keras(path)  # without a version, the tf.keras 2 layout says Keras 2
+    assert model.get_layer("lstm").cell.recurrent_activation is rnnkit.activations.get(
+        "keras2_hard_sigmoid")
+    assert_results_close(model(data), np.asarray(keras_model(data)), "float32", "keras 2")
+
+
+def test_keras_3_files_keep_keras_3_hard_sigmoid(tmp_path, rng):
+    keras_model = keras.Sequential([
+        keras.Input((STEPS, FEATURES)), L.LSTM(3, recurrent_activation="hard_sigmoid")])
+    keras_model.save(tmp_path / "k3.keras")
+    model = rnnkit.load_keras(tmp_path / "k3.keras")
+    data = padded_floats(rng) * 3
+    assert model.layers[0].cell.recurrent_activation is rnnkit.activations.get("hard_sigmoid")
+    assert_results_close(model(data), np.asarray(keras_model(data)), "float32", "keras 3")
+
+
+def test_keras_2_gru_without_reset_after_is_reset_before(tmp_path):
+    from rnnkit.io.keras_legacy import with_keras2_meanings
+
+    old = {"class_name": "GRU", "config": {"name": "gru", "units": 3}}
+    assert with_keras2_meanings(old)["config"]["reset_after"] is False
+    new = {"class_name": "GRU", "config": {"name": "gru", "units": 3, "reset_after": True}}
+    assert with_keras2_meanings(new)["config"]["reset_after"] is True

@@ -28,9 +28,9 @@ using rnnkit::CellType;
 using rnnkit::Index;
 
 // Names in enum order: Python reads them from here, so the two lists cannot drift apart.
-constexpr std::array<const char*, 13> kActivationNames = {
-    "linear", "tanh",     "sigmoid",  "hard_sigmoid", "relu",        "elu",      "selu",
-    "softsign", "softplus", "swish", "gelu",         "exponential", "hard_silu"};
+constexpr std::array<const char*, 14> kActivationNames = {
+    "linear",   "tanh",     "sigmoid", "hard_sigmoid", "relu",        "elu",       "selu",
+    "softsign", "softplus", "swish",   "gelu",         "exponential", "hard_silu", "keras2_hard_sigmoid"};
 
 template <class Enum, std::size_t N>
 Enum from_name(const std::array<const char*, N>& names, const std::string& name,

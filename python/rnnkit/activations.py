@@ -43,6 +43,12 @@ def hard_sigmoid(x: np.ndarray) -> np.ndarray:
     return np.clip(x / _const(6.0, x) + _const(0.5, x), _const(0.0, x), _const(1.0, x))
 
 
+def keras2_hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    """Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1): what "hard_sigmoid" means in files
+    written by Keras 2 (the Keras importer reads it so)."""
+    return np.clip(x * _const(0.2, x) + _const(0.5, x), _const(0.0, x), _const(1.0, x))
+
+
 def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, _const(0.0, x))
 
@@ -94,6 +100,7 @@ _BY_NAME: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gelu": gelu,
     "exponential": exponential,
     "hard_silu": hard_silu,
+    "keras2_hard_sigmoid": keras2_hard_sigmoid,
 }
 _ALIASES = {"silu": "swish", "hard_swish": "hard_silu"}
 assert set(_BY_NAME) == set(_core.ACTIVATIONS), "Python and C++ activation lists differ"

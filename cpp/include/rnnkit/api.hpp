@@ -15,7 +15,7 @@ using Index = std::ptrdiff_t;
 // Keras 3 activations by name (keras/src/activations/activations.py).
 enum class Activation : int {
   Linear, Tanh, Sigmoid, HardSigmoid, Relu, Elu, Selu, Softsign, Softplus, Swish, Gelu,
-  Exponential, HardSilu,
+  Exponential, HardSilu, Keras2HardSigmoid,
 };
 
 enum class CellType : int { SimpleRNN, LSTM, GRU, PeepholeLSTM };

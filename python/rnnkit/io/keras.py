@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import zipfile
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,7 @@ from .keras_config import (
     unsupported,
 )
 from .keras_graph import functional_model, is_op
+from .keras_legacy import keras_major, looks_like_keras2, with_keras2_meanings
 from .keras_weights import (
     _h5py,
     _load_keras3_weights,
@@ -204,9 +206,17 @@ def model_from_config(entry: Any, dtype: str | None = None) -> Sequential:
     return _build_model(entry, dtype)[0]
 
 
-def _build_model(entry: Any, dtype: str | None) -> tuple[Sequential, list[tuple[Any, str, str]]]:
+def _build_model(
+    entry: Any, dtype: str | None, keras_version: Any = None
+) -> tuple[Any, list[tuple[Any, str, str]]]:
     """The model, and for each of its layers with a Keras counterpart: (rnnkit layer, Keras
-    layer name, Keras 3 weights path)."""
+    layer name, Keras 3 weights path). A Keras 2 config (by `keras_version`, the entry's own,
+    or its layout) is read with Keras 2's meanings."""
+    if isinstance(entry, dict) and keras_version is None:
+        keras_version = entry.get("keras_version")
+    major = keras_major(keras_version)
+    if major is not None and major < 3 or major is None and looks_like_keras2(entry):
+        entry = with_keras2_meanings(entry)
     if isinstance(entry, dict) and "class_name" not in entry and "layers" in entry:
         entry = {"class_name": "Functional" if "input_layers" in entry else "Sequential",
                  "config": entry}
@@ -292,9 +302,12 @@ def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> Seque
             if "config.json" not in names:
                 raise ValueError(f"{source} is a zip without config.json: not a .keras archive.")
             entry = json.loads(archive.read("config.json"))
+            version = None
+            if "metadata.json" in names:
+                version = json.loads(archive.read("metadata.json")).get("keras_version")
         if config is not None:
             entry = _read_config(config)
-        model, plan = _build_model(entry, dtype)
+        model, plan = _build_model(entry, dtype, version)
         with _open_h5(path) as store:
             _load_keras3_weights(store, plan, source)
         return model
@@ -319,7 +332,10 @@ def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> Seque
                 "rnnkit.load_keras(path, config=model_json), or build the same model in rnnkit "
                 "and call model.load_weights(path)."
             )
-        model, plan = _build_model(entry, dtype)
+        version = store.attrs.get("keras_version")
+        if isinstance(entry, dict) and entry.get("keras_version") is not None:
+            version = entry["keras_version"]
+        model, plan = _build_model(entry, dtype, version)
         if "layers" in store and "model_weights" not in store:  # a Keras 3 .weights.h5
             _load_keras3_weights(store, plan, source)
         elif "model_weights" in store:
@@ -351,13 +367,17 @@ def from_keras(obj: Any, dtype: str | None = None) -> Any:
                 f"rnnkit cannot convert the subclassed Keras model {class_name!r}; it converts "
                 "Sequential and functional models (and layers one at a time)."
             )
-        model, plan = _build_model({"class_name": class_name, "config": config}, dtype)
+        model, plan = _build_model({"class_name": class_name, "config": config}, dtype,
+                                   _library_version(obj))
         for layer, name, _ in plan:
             if layer.weights:
                 _set(layer, [np.asarray(w) for w in obj.get_layer(name).get_weights()], name,
                      "The Keras model")
         return model
     entry = {"class_name": class_name, "config": config}
+    major = keras_major(_library_version(obj))
+    if major is not None and major < 3:
+        entry = with_keras2_meanings(entry)
     weights = [np.asarray(w) for w in obj.get_weights()]
     if class_name in registry.cell_classes():
         cell = _cell_from_config(entry, dtype)
@@ -376,6 +396,12 @@ def from_keras(obj: Any, dtype: str | None = None) -> Any:
             )
         _set(layer, weights, str(getattr(obj, "name", class_name)), "The Keras layer")
     return layer
+
+
+def _library_version(obj: Any) -> Any:
+    """The version of the library a live object comes from (keras, or tf_keras for Keras 2)."""
+    package = sys.modules.get(type(obj).__module__.split(".")[0])
+    return getattr(package, "__version__", None)
 
 
 def _build_shape_of(obj: Any) -> Sequence[int | None] | None:

@@ -13,9 +13,9 @@ A saved file is a zip archive (write it as `name.rnnkit`; any name works) holdin
 * `states.npz`: the carried states of stateful recurrent layers, `s<layer>_<i>`, one entry per
   state array in the layer's flat state order (`states` lists which layers have them).
 
-What it can store: `Sequential` and functional `Model`s (and `TorchRNN`), the recurrent layers over built-in
-cells (RNN, SimpleRNN, LSTM, GRU, stacked cells, Bidirectional), the layers of
-`rnnkit.models`, and the built-in cells. Custom Python cells and layers cannot be described
+What it can store: `Sequential` and functional `Model`s (and `TorchRNN`), the recurrent layers
+over built-in cells (RNN, SimpleRNN, LSTM, GRU, stacked cells, Bidirectional), every layer of
+`rnnkit.layers`, and the built-in cells. Custom Python cells and layers cannot be described
 in JSON: pickle those (every rnnkit layer and model pickles, weights and states included).
 Loading runs no code from the file (`numpy.load(allow_pickle=False)`), unlike unpickling.
 """
@@ -32,11 +32,11 @@ import numpy as np
 
 from .. import activations, initializers, layers
 from .._version import __version__
+from ..layers.operations import Operation
 from ..layers.recurrent import registry
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.builtin import BuiltinCell
 from ..layers.recurrent.rnn import RNN
-from ..layers.operations import Operation
 from ..models.functional import Model
 from ..models.sequential import Sequential
 from .torch import TorchRNN

@@ -14,6 +14,7 @@ from . import (
 from .activation_layers import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .base import Layer
+from .convolutional import *  # noqa: F403
 from .core import (
     Activation,
     Dense,
@@ -25,12 +26,10 @@ from .core import (
     Reshape,
     TimeDistributed,
 )
-from .convolutional import *  # noqa: F403
 from .merging import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .recurrent import *  # noqa: F403 -- each module lists its layers once, in __all__
-from .reshaping import *  # noqa: F403
 from .regularization import (
     AlphaDropout,
     Dropout,
@@ -40,6 +39,7 @@ from .regularization import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from .reshaping import *  # noqa: F403
 
 __all__ = [
     *activation_layers.__all__,

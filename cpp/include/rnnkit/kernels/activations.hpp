@@ -11,6 +11,7 @@
 //   swish/silu   x * sigmoid(x)
 //   gelu         0.5 x (1 + erf(x / sqrt(2)))      ("gelu" by name is the exact form)
 //   hard_silu    x * hard_sigmoid(x)
+//   keras2_hard_sigmoid  clip(0.2 x + 0.5, 0, 1)  (Keras 2's hard_sigmoid, for Keras 2 files)
 // NaN propagates through every one of them, as the NumPy formulas do.
 #pragma once
 
@@ -49,6 +50,9 @@ void activate(Activation activation, const T* in, T* out, Index n) {
       break;
     case Activation::HardSigmoid:
       y = (x / T(6) + half).template max<Eigen::PropagateNaN>(zero).template min<Eigen::PropagateNaN>(one);
+      break;
+    case Activation::Keras2HardSigmoid:
+      y = (x * T(0.2) + half).template max<Eigen::PropagateNaN>(zero).template min<Eigen::PropagateNaN>(one);
       break;
     case Activation::Relu:
       y = x.template max<Eigen::PropagateNaN>(zero);
