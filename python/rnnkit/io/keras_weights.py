@@ -45,6 +45,13 @@ def _numbered(class_name: str, counts: dict[str, int]) -> str:
     return name
 
 
+def _keras_class(layer: Any) -> str:
+    """The Keras class name of an rnnkit layer (a functional rnnkit.Model is Keras's
+    Functional)."""
+    name = type(layer).__name__
+    return "Functional" if name == "Model" else name
+
+
 def _h5py() -> Any:
     try:
         import h5py
@@ -62,7 +69,7 @@ def _var_groups(layer: Any, path: str) -> list[str]:
         return [
             group
             for sub in layer.layers
-            for group in _var_groups(sub, f"{path}/layers/{_numbered(type(sub).__name__, counts)}")
+            for group in _var_groups(sub, f"{path}/layers/{_numbered(_keras_class(sub), counts)}")
         ]
     if isinstance(layer, Bidirectional):
         return _var_groups(layer.forward_layer, f"{path}/forward_layer") + _var_groups(
@@ -78,6 +85,9 @@ def _var_groups(layer: Any, path: str) -> list[str]:
                 for cell in layer.cell.cells
             ]
         return [f"{path}/cell/vars"]
+    labels = layer._weight_labels() if hasattr(layer, "_weight_labels") else []
+    if labels and all("/" in label for label in labels):  # sublayers: MultiHeadAttention
+        return [f"{path}/{sub}/vars" for sub in dict.fromkeys(lab.split("/")[0] for lab in labels)]
     return [f"{path}/vars"] if layer.weights else []
 
 

@@ -6,6 +6,7 @@ from . import (
     attention,
     convolutional,
     merging,
+    multi_head_attention,
     normalization,
     pooling,
     recurrent,
@@ -27,6 +28,7 @@ from .core import (
     TimeDistributed,
 )
 from .merging import *  # noqa: F403
+from .multi_head_attention import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .recurrent import *  # noqa: F403 -- each module lists its layers once, in __all__
@@ -46,6 +48,7 @@ __all__ = [
     *attention.__all__,
     *convolutional.__all__,
     *merging.__all__,
+    *multi_head_attention.__all__,
     *normalization.__all__,
     *pooling.__all__,
     *recurrent.__all__,

@@ -18,6 +18,10 @@ def _axis(config: dict[str, Any]) -> Any:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _dtype(config: dict[str, Any], x: Any) -> Any:
+    return np.dtype(config["dtype"]) if config.get("dtype") else np.asarray(x).dtype
+
+
 def _reduce(function: Callable[..., Any]) -> Callable[..., Any]:
     return lambda config, x: function(x, axis=_axis(config),
                                       keepdims=bool(config.get("keepdims", False)))
@@ -57,6 +61,15 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
     "Squeeze": lambda config, x: np.squeeze(x, axis=_axis(config)),
     "Transpose": lambda config, x: np.transpose(x, config.get("axes")),
     "Reshape": lambda config, x: np.reshape(x, config.get("newshape", config.get("new_shape"))),
+    "ZerosLike": lambda config, x: np.zeros_like(x, dtype=_dtype(config, x)),
+    "OnesLike": lambda config, x: np.ones_like(x, dtype=_dtype(config, x)),
+    "ConvertToTensor": lambda config, x: np.asarray(x, dtype=_dtype(config, x)),
+    "BroadcastTo": lambda config, x: np.broadcast_to(x, config.get("shape")),
+    "Concatenate": lambda config, xs: np.concatenate(xs, axis=config.get("axis", 0)),
+    "Stack": lambda config, xs: np.stack(xs, axis=config.get("axis", 0)),
+    "Where": lambda config, c, x=None, y=None: np.where(c, x, y),
+    "Clip": lambda config, x, low, high: np.clip(x, low, high),
+    "Negative": lambda config, x: np.negative(x),
     "Abs": lambda config, x: np.abs(x),
     "Exp": lambda config, x: np.exp(x),
     "Log": lambda config, x: np.log(x),
@@ -98,7 +111,8 @@ class Operation(Layer):
 
     def _invoke(self, args: Sequence[Any], kwargs: dict[str, Any], mask_of: Any,
                 training: bool) -> tuple[Any, Any]:
-        values = [np.asarray(a) if isinstance(a, (np.ndarray, list)) else a for a in args]
+        values = [a if isinstance(a, list) else np.asarray(a) if isinstance(a, np.ndarray)
+                  else a for a in args]
         return _OPERATIONS[self.operation](self.config, *values, **kwargs), None
 
     def get_config(self) -> dict[str, Any]:

@@ -137,9 +137,10 @@ class Model(Layer):
 
     @property
     def output_shape(self) -> Any:
-        if _is_singleton(self._outputs_struct):
+        if isinstance(self._outputs_struct, SymbolicTensor) or _is_singleton(
+                self._outputs_struct):
             return self._outputs[0].shape
-        return _restructure(self._outputs_struct, [t.shape for t in self._outputs])
+        return [t.shape for t in self._outputs]  # a list for dict outputs too, as Keras
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """The output shapes for inputs of `input_shape` (the model's own, up to the batch)."""

@@ -15,7 +15,7 @@ from ..layers.base import Layer
 from ..layers.core import InputLayer, ModelLayer, Shape
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.rnn import RNN
-from ..layers.symbolic import is_symbolic, symbolic_call
+from ..layers.symbolic import SymbolicTensor, is_symbolic, symbolic_call
 from .functional import Model
 from .summary import format_shape, summary_table
 
@@ -98,7 +98,11 @@ class Sequential(Layer):
 
     # ----------------------------------------------------------------- structure
     def add(self, layer: Any) -> None:
-        """Append a layer (an `InputLayer` only first)."""
+        """Append a layer (an `InputLayer`, or the `rnnkit.Input` tensor, only first)."""
+        if isinstance(layer, SymbolicTensor) and isinstance(
+            getattr(layer.node, "layer", None), InputLayer
+        ):
+            layer = layer.node.layer
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
                 raise ValueError(
