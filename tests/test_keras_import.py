@@ -683,3 +683,40 @@ def test_keras_2_gru_without_reset_after_is_reset_before(tmp_path):
     assert with_keras2_meanings(old)["config"]["reset_after"] is False
     new = {"class_name": "GRU", "config": {"name": "gru", "units": 3, "reset_after": True}}
     assert with_keras2_meanings(new)["config"]["reset_after"] is True
+
+
+def test_tf_keras_2_masks_a_recurrent_layer_given_initial_state(tmp_path, rng):
+    """tf.keras 2 hands a call the mask of its first input even beside initial_state (Keras 3
+    does not): a tf.keras 2 file keeps tf.keras 2's numbers."""
+    def node(*refs, **kwargs):
+        return [[[*ref, kwargs] for ref in refs]]
+
+    config = {"class_name": "Functional", "keras_version": "2.15.0", "config": {
+        "name": "model", "input_layers": [["x", 0, 0], ["s", 0, 0]],
+        "output_layers": [["lstm", 0, 0]], "layers": [
+            {"class_name": "InputLayer", "name": "x", "inbound_nodes": [], "config": {
+                "batch_input_shape": [None, STEPS, FEATURES], "dtype": "float32", "name": "x"}},
+            {"class_name": "InputLayer", "name": "s", "inbound_nodes": [], "config": {
+                "batch_input_shape": [None, 3], "dtype": "float32", "name": "s"}},
+            {"class_name": "Masking", "name": "masking", "inbound_nodes": node(["x", 0, 0]),
+             "config": {"name": "masking", "dtype": "float32", "mask_value": 0.0}},
+            {"class_name": "LSTM", "name": "lstm", **_tf2_rnn("LSTM", "lstm", 3),
+             "inbound_nodes": node(["masking", 0, 0],
+                                   initial_state=[["s", 0, 0], ["s", 0, 0]])},
+        ]}}
+    x = keras.Input((STEPS, FEATURES), name="x")
+    s = keras.Input((3,), name="s")
+    mask = keras.ops.any(keras.ops.not_equal(x, 0.0), axis=-1)
+    lstm = L.LSTM(3, name="lstm", unroll=True)  # conftest.keras_reference_unroll says why
+    keras_model = keras.Model([x, s], lstm(L.Masking(name="masking")(x), initial_state=[s, s],
+                                           mask=mask))
+    keras_model.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32")
+                             for w in keras_model.get_weights()])
+    path = tmp_path / "tf2_states.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        legacy_h5_format.save_weights_to_hdf5_group(f.create_group("model_weights"),
+                                                    keras_model)
+    data = [padded_floats(rng), rng.standard_normal((BATCH, 3)).astype("float32")]
+    model = rnnkit.load_keras(path)
+    assert_results_close(model(data), np.asarray(keras_model(data)), "float32", "tf2 states")

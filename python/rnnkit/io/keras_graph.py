@@ -5,7 +5,8 @@ Two node formats: Keras 3 records each call as `{"args", "kwargs"}` with tensors
 `__keras_tensor__` entries naming (layer, node, index), and records the masks it passed
 (tensors made by traced operations such as `NotEqual`/`Any`, which run here too:
 `layers/operations.py`); tf.keras 2 records `[[layer, node, index, kwargs], ...]` and passes
-masks implicitly (here the mask of the call's first input, as tf.keras 2 does).
+masks implicitly: each call gets the mask of its first input, even beside other tensors (an RNN
+with `initial_state` is masked in tf.keras 2, not in Keras 3).
 
 Node numbers: a nested Keras 3 `Functional` is numbered from 0 in call arguments and from 1 in
 `input_layers`/`output_layers`; in tf.keras 2 every nested model is numbered from 1.
@@ -161,6 +162,7 @@ def functional_model(
                     break  # an input is made by a call not rebuilt yet
                 kwargs.pop("training", None)
                 result = symbolic_call(layers[name], tuple(args), kwargs)
+                flatten(result)[0].node.mask_from_first_input = legacy
                 outputs[name].append(flatten(result))
                 pending[name].pop(0)
                 progressed = True

@@ -59,13 +59,16 @@ class Node:
     """One call of a layer in a functional graph: `args` and `kwargs` as given (symbolic tensors
     among them) and `outputs` (a structure of symbolic tensors)."""
 
-    __slots__ = ("layer", "args", "kwargs", "outputs")
+    __slots__ = ("layer", "args", "kwargs", "outputs", "mask_from_first_input")
 
     def __init__(self, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.layer = layer
         self.args = args
         self.kwargs = kwargs
         self.outputs: Any = None
+        # tf.keras 2's rule, for its files: a call without `mask` gets the mask of its first
+        # input even beside other tensors (Keras 3 gives none then, e.g. with initial_state).
+        self.mask_from_first_input = False
 
     @property
     def inputs(self) -> list[SymbolicTensor]:

@@ -275,6 +275,8 @@ class Model(Layer):
 
         args = map_structure(resolve, node.args)
         kwargs = map_structure(resolve, node.kwargs)
+        if node.mask_from_first_input and kwargs.get("mask") is None and args:
+            kwargs["mask"] = map_structure(lambda v: known.get(id(v)), args[0])
 
         def mask_of(value: Any) -> Any:
             return map_structure(lambda v: known.get(id(v)), value)

@@ -26,6 +26,8 @@ def model_config(model: Any) -> dict[str, Any]:
         if not isinstance(node.layer, InputLayer):
             entry["args"] = map_structure(reference, list(node.args))
             entry["kwargs"] = map_structure(reference, dict(node.kwargs))
+            if node.mask_from_first_input:
+                entry["mask_from_first_input"] = True
         nodes.append(entry)
     return {
         "name": model.name,
@@ -58,7 +60,10 @@ def model_from_config(config: dict[str, Any], model_class: type) -> Any:
             continue
         args = [_resolve_all(resolve, a) for a in entry.get("args", [])]
         kwargs = {k: _resolve_all(resolve, v) for k, v in entry.get("kwargs", {}).items()}
-        produced.append(flatten(symbolic_call(layer, tuple(args), kwargs)))
+        outputs = symbolic_call(layer, tuple(args), kwargs)
+        node = flatten(outputs)[0].node
+        node.mask_from_first_input = bool(entry.get("mask_from_first_input"))
+        produced.append(flatten(outputs))
     is_reference = _is_reference
 
     def to_tensors(structure: Any) -> Any:
