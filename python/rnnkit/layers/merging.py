@@ -40,12 +40,15 @@ class _Merge(ModelLayer):
             )
         arrays = [as_float_array(x, self.dtype, f"inputs[{i}]") for i, x in enumerate(inputs)]
         batches = {a.shape[0] for a in arrays if a.ndim}
-        if len(batches) > 1:
+        if len(batches) > 1 and not self._joins_batches(arrays):
             raise ValueError(
                 f"Cannot merge tensors with different batch sizes ({self.name}). Received "
                 f"tensors with shapes {[a.shape for a in arrays]}"
             )
         return arrays
+
+    def _joins_batches(self, arrays: list[np.ndarray]) -> bool:
+        return False
 
     def _run(self, inputs: Any, mask: Any, training: bool) -> tuple[Any, Any]:
         arrays = self._prepare_inputs(inputs)
@@ -68,19 +71,32 @@ class _Merge(ModelLayer):
                 f"Inputs of {self.name} have incompatible shapes. Received shapes "
                 f"{[a.shape for a in x]}"
             ) from None
-        return self._merge(arrays, mask), _or_masks(mask)
+        # Keras expands a lower-rank input with expand_dims, a new tensor without the mask:
+        # that input's mask takes no part in the computation (the output mask still ORs it).
+        used = [None if a.ndim < arrays[0].ndim else m for a, m in zip(x, mask)]
+        return self._merge(arrays, used), _or_masks(mask, self.name)
 
     def _merge(self, x: list[np.ndarray], masks: list[Any]) -> np.ndarray:
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape: Sequence[Any]) -> Shape:
+        """As Keras: the non-batch dims combine pair by pair, right-aligned (an unknown dim
+        makes the result unknown); the batch is the one known batch size, else None."""
         shapes = [tuple(s) for s in input_shape]
-        rank = max(len(s) for s in shapes)
-        out: list[Any] = []
-        for dims in zip(*(s[:1] + (1,) * (rank - len(s)) + s[1:] for s in shapes)):
-            known = {d for d in dims if d not in (None, 1)}
-            out.append(known.pop() if len(known) == 1 else (None if None in dims else 1))
-        return tuple(out)
+        out = shapes[0][1:]
+        for shape in shapes[1:]:
+            longer, other = (out, shape[1:]) if len(out) >= len(shape) - 1 else (shape[1:], out)
+            dims = list(longer[: len(longer) - len(other)])
+            for i, j in zip(longer[len(longer) - len(other) :], other):
+                if i is not None and j is not None and 1 not in (i, j) and i != j:
+                    raise ValueError(
+                        f"Inputs of {self.name} have incompatible shapes. Received shapes "
+                        f"{shapes}"
+                    )
+                dims.append(None if None in (i, j) else j if i == 1 else i)
+            out = tuple(dims)
+        batches = {s[0] for s in shapes if s} - {None}
+        return (batches.pop() if len(batches) == 1 else None, *out)
 
 
 def _same_rank(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -89,11 +105,21 @@ def _same_rank(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return [a.reshape(a.shape[:1] + (1,) * (rank - a.ndim) + a.shape[1:]) for a in arrays]
 
 
-def _or_masks(masks: list[Any]) -> Any:
-    """Keras's merge mask: the OR of the inputs' masks when every input has one."""
+def _or_masks(masks: list[Any], name: str) -> Any:
+    """Keras's merge mask: the OR of the inputs' masks when every input has one, broadcast
+    one after the other as Keras's ops.logical_or (masks of (batch, 1) and (batch, steps))."""
     if any(m is None for m in masks):
         return None
-    return np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])
+    out = np.asarray(masks[0], dtype=bool)
+    for m in masks[1:]:
+        try:
+            out = np.logical_or(out, np.asarray(m, dtype=bool))
+        except ValueError:
+            raise ValueError(
+                f"{name}: cannot OR the masks of the inputs, of shapes "
+                f"{[np.shape(m) for m in masks]}."
+            ) from None
+    return out
 
 
 def _expand(mask: Any, x: np.ndarray) -> Any:
@@ -186,6 +212,9 @@ class Concatenate(_Merge):
         super().__init__(**kwargs)
         self.axis = int(axis)
 
+    def _joins_batches(self, arrays: list[np.ndarray]) -> bool:
+        return bool(arrays[0].ndim) and self.axis % arrays[0].ndim == 0  # axis 0, as Keras
+
     def _forward(self, x: Any, mask: Any) -> tuple[np.ndarray, Any]:
         ranks = {a.ndim for a in x}
         axis = self.axis % x[0].ndim if x[0].ndim else 0
@@ -228,7 +257,11 @@ class Dot(_Merge):
     def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(axes, (int, np.integer)):
-            if not isinstance(axes, (list, tuple)) or len(axes) != 2:
+            if (
+                not isinstance(axes, (list, tuple))
+                or len(axes) != 2
+                or not all(isinstance(a, (int, np.integer)) for a in axes)
+            ):
                 raise ValueError(
                     "Invalid format for argument `axes`: it should be an int or a list of 2 "
                     f"ints. Received: axes={axes!r}"
@@ -279,5 +312,9 @@ class Dot(_Merge):
 
 
 def _l2_normalize(x: np.ndarray, axis: int) -> np.ndarray:
-    squares = np.sum(np.square(x), axis=axis, keepdims=True)
-    return x / np.sqrt(np.maximum(squares, x.dtype.type(1e-12)))
+    """Keras 3's ops.normalize: x * min(1 / norm, 1 / epsilon), epsilon = backend.epsilon()
+    = 1e-7 (tf.keras 2's l2_normalize floored the squared sum at 1e-12, the norm at 1e-6)."""
+    square_sum = np.sum(np.square(x), axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):  # a zero vector: 1/0 = inf, then capped at 1e7
+        inv_norm = 1.0 / np.sqrt(square_sum)
+    return x * np.minimum(inv_norm, x.dtype.type(1e7))

@@ -23,7 +23,6 @@ from typing import Any, Callable
 import numpy as np
 
 from .._arrays import as_mask, describe
-from ..layers.base import Layer
 from ..layers.core import InputLayer
 from ..layers.operations import Operation
 from ..layers.symbolic import (
@@ -34,6 +33,7 @@ from ..layers.symbolic import (
     map_structure,
     symbolic_call,
 )
+from .container import LayerContainer
 from .functional_config import model_config, model_from_config
 from .progress import batches_with_progress
 from .summary import format_shape, summary_table
@@ -58,7 +58,7 @@ def Input(  # noqa: N802 -- Keras's name
     return layer.output
 
 
-class Model(Layer):
+class Model(LayerContainer):
     """A functional model: `Model(inputs, outputs)` with the symbolic tensors of `rnnkit.Input`
     and of layer calls. Call it on arrays as Keras: one array, a list (in input order) or a
     dict by input name; several outputs come back as they were given (list or dict)."""
@@ -119,17 +119,6 @@ class Model(Layer):
     def dtype(self, value: Any) -> None:
         pass  # a model computes in its layers' dtypes
 
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
-        """The layer called `name` (or at `index` of `layers`)."""
-        if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(
-            f"No such layer: {name}. Existing layers are: {[lay.name for lay in self._layers]}."
-        )
-
     @property
     def input_shape(self) -> Any:
         shapes = [t.shape for t in self._inputs]
@@ -156,70 +145,6 @@ class Model(Layer):
 
     def build(self, input_shape: Any) -> None:
         self.built = True  # a functional model is built by its layer calls
-
-    # ----------------------------------------------------------------- weights
-    @property
-    def weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.trainable_weights]
-
-    def _weight_labels(self) -> list[str]:
-        return [
-            f"{layer.name}.{label}"
-            for layer in self._layers
-            for label in (layer._weight_labels() if isinstance(layer, Layer)
-                          else [f"weight_{i}" for i in range(len(layer.weights))])
-        ]
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set every layer's weights from one list in `get_weights()` order; everything is
-        checked before anything is written."""
-        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
-            raise TypeError(f"`weights` must be a list of arrays. Received: {describe(weights)}")
-        expected = self.weights
-        if len(weights) != len(expected):
-            raise ValueError(
-                f"{self.name} expects {len(expected)} weight arrays, but `weights` has "
-                f"{len(weights)}."
-            )
-        for label, target, value in zip(self._weight_labels(), expected, weights):
-            if np.shape(value) != target.shape:
-                raise ValueError(
-                    f"Weight `{label}` of {self.name} expected shape {target.shape}, received "
-                    f"{np.shape(value)}."
-                )
-        start = 0
-        for layer in self._layers:
-            count = len(layer.weights)
-            if count:
-                layer.set_weights(list(weights[start : start + count]))
-            start += count
-
-    def _on_weights_changed(self) -> None:
-        super()._on_weights_changed()
-        for layer in self._layers:
-            if isinstance(layer, Layer):
-                layer._on_weights_changed()
-
-    def count_params(self) -> int:
-        return int(sum(w.size for w in self.weights))
-
-    def load_weights(self, path: Any) -> None:
-        """Read a Keras weights file into this model (same architecture); needs h5py."""
-        from ..io.keras_weights import load_weights
-
-        load_weights(self, path)
-
-    def reset_states(self) -> None:
-        """Zero the carried states of every stateful layer."""
-        for layer in self._layers:
-            if hasattr(layer, "reset_states"):
-                layer.reset_states()
-
-    reset_state = reset_states
 
     # ----------------------------------------------------------------- call
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:

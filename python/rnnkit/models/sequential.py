@@ -10,12 +10,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .._arrays import as_mask, describe
-from ..io.keras_weights import load_weights as _load_keras_weights
-from ..layers.base import Layer
 from ..layers.core import InputLayer, ModelLayer, Shape
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.rnn import RNN
 from ..layers.symbolic import SymbolicTensor, is_symbolic, symbolic_call
+from .container import LayerContainer
 from .functional import Model
 from .summary import format_shape, summary_table
 
@@ -57,7 +56,7 @@ def apply_layer(
 
 
 # --------------------------------------------------------------------------- Sequential
-class Sequential(Layer):
+class Sequential(LayerContainer):
     """A linear stack of layers, as `keras.Sequential`, for inference.
 
     Layers: any rnnkit recurrent layer (RNN, SimpleRNN, LSTM, GRU, Bidirectional) and the layers
@@ -127,16 +126,6 @@ class Sequential(Layer):
     def input_layer(self) -> InputLayer | None:
         return self._input_layer
 
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
-        if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(
-            f"No such layer: {name}. Existing layers are: {[lay.name for lay in self._layers]}."
-        )
-
     @property
     def input_shape(self) -> Shape | None:
         return self._build_shape
@@ -160,70 +149,6 @@ class Sequential(Layer):
         for layer in self._layers:
             shape = output_shape(layer, shape)
         return shape
-
-    # ----------------------------------------------------------------- weights
-    @property
-    def weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.weights]
-
-    def _weight_labels(self) -> list[str]:
-        labels = []
-        for layer in self._layers:
-            own = layer._weight_labels() if isinstance(layer, Layer) else [
-                f"weight_{i}" for i in range(len(layer.weights))
-            ]
-            labels.extend(f"{layer.name}.{label}" for label in own)
-        return labels
-
-    def set_weights(self, weights: SequenceABC[Any]) -> None:
-        """Set every layer's weights from one list in `get_weights()` order; everything is
-        checked before anything is written."""
-        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
-            raise TypeError(f"`weights` must be a list of arrays. Received: {describe(weights)}")
-        expected = self.weights
-        if len(weights) != len(expected):
-            raise ValueError(
-                f"{self.name} expects {len(expected)} weight arrays (build the model first if "
-                f"it is not built), but `weights` has {len(weights)}."
-            )
-        labels = self._weight_labels()
-        for label, target, value in zip(labels, expected, weights):
-            shape = np.shape(value)
-            if shape != target.shape:
-                raise ValueError(
-                    f"Weight `{label}` of {self.name} expected shape {target.shape}, received "
-                    f"{shape}."
-                )
-        start = 0
-        for layer in self._layers:
-            count = len(layer.weights)
-            if count:
-                layer.set_weights(list(weights[start : start + count]))
-            start += count
-
-    def _on_weights_changed(self) -> None:
-        super()._on_weights_changed()
-        for layer in self._layers:
-            if isinstance(layer, Layer):
-                layer._on_weights_changed()
-
-    def count_params(self) -> int:
-        return int(sum(w.size for w in self.weights))
-
-    def load_weights(self, path: Any) -> None:
-        """Read a Keras weights file into this model (same architecture): a Keras 3
-        `.weights.h5`, the weights of a `.keras` archive, or a legacy HDF5 `.h5` (weights only
-        or a whole model). Needs h5py; Keras is not needed."""
-        _load_keras_weights(self, path)
-
-    # ----------------------------------------------------------------- states
-    def reset_states(self) -> None:
-        """Zero the carried states of every stateful layer."""
-        for layer in self._layers:
-            if hasattr(layer, "reset_states"):
-                layer.reset_states()
-
-    reset_state = reset_states
 
     # ----------------------------------------------------------------- call
     def _run(self, inputs: Any, mask: Any, training: bool) -> tuple[Any, Any]:
@@ -269,10 +194,6 @@ class Sequential(Layer):
             self.build(input_shapes[0])
         shape = self.compute_output_shape(input_shapes[0])
         return [tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape)
-
-    @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.trainable_weights]
 
     def call(self, inputs: Any, mask: Any = None, training: bool = False) -> Any:
         return self(inputs, mask=mask, training=training)
