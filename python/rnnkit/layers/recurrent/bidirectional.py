@@ -10,7 +10,7 @@ import numpy as np
 from ... import _core
 from ..base import Layer
 from ..symbolic import first_mask, is_symbolic, symbolic_call
-from .calling import invoke_recurrent, state_count
+from .calling import RecurrentNode, state_count
 from .rnn import RNN
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -38,7 +38,7 @@ def _fresh(cell: Any) -> Any:
     return copy.deepcopy(cell)
 
 
-class Bidirectional(Layer):
+class Bidirectional(RecurrentNode, Layer):
     """Runs a recurrent layer forwards and a copy of it backwards, and merges the outputs.
 
     `layer` itself becomes the forward layer; the backward layer is a fresh copy with
@@ -272,15 +272,6 @@ class Bidirectional(Layer):
             return output_mask
         states = [None] * (2 * state_count(self.forward_layer))
         return (output_mask if self.merge_mode is None else [output_mask]) + states
-
-    def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Any, training: bool) -> Any:
-        return invoke_recurrent(self, args, kwargs, mask_of, training)
-
-    def _symbolic_output_shapes(self, input_shapes: list[Any]) -> Any:
-        if not self.built:
-            self.build(input_shapes[0])
-        shapes = self.compute_output_shape(input_shapes[0])
-        return [tuple(s) for s in shapes] if isinstance(shapes, list) else tuple(shapes)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -45,6 +45,22 @@ def invoke_recurrent(
     return outputs, layer.compute_mask(inputs, previous)
 
 
+class RecurrentNode:
+    """The functional-model side of RNN and Bidirectional (mixed into both)."""
+
+    def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Callable[[Any], Any],
+                training: bool) -> tuple[Any, Any]:
+        return invoke_recurrent(self, args, kwargs, mask_of, training)
+
+    def _symbolic_output_shapes(self, input_shapes: list[Any]) -> Any:
+        """Shapes from compute_output_shape, not from a run: a run would change the carried
+        states of a stateful layer."""
+        if not self.built:  # type: ignore[attr-defined]
+            self.build(input_shapes[0])  # type: ignore[attr-defined]
+        shapes = self.compute_output_shape(input_shapes[0])  # type: ignore[attr-defined]
+        return [tuple(s) for s in shapes] if isinstance(shapes, list) else tuple(shapes)
+
+
 def state_count(layer: Any) -> int:
     """The number of state arrays a recurrent layer returns with return_state (one direction)."""
     shapes = layer.compute_output_shape((None, None, 1))

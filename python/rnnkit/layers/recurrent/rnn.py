@@ -21,7 +21,7 @@ from ..base import Layer
 from ..symbolic import first_mask, is_symbolic, symbolic_call
 from . import registry
 from .builtin import BuiltinCell
-from .calling import invoke_recurrent
+from .calling import RecurrentNode
 from .cell_protocol import accepts, build_cell, check_cell, output_size, state_sizes
 from .loop import run_loop
 from .stacked import StackedRNNCells
@@ -43,7 +43,7 @@ class _Call(NamedTuple):
     training: bool
 
 
-class RNN(Layer):
+class RNN(RecurrentNode, Layer):
     """Base class for recurrent layers.
 
     Args:
@@ -530,15 +530,6 @@ class RNN(Layer):
         if self.return_state:
             return [output_mask] + [None] * sum(len(state_sizes(c)) for c in self._cells)
         return output_mask
-
-    def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Any, training: bool) -> Any:
-        return invoke_recurrent(self, args, kwargs, mask_of, training)
-
-    def _symbolic_output_shapes(self, input_shapes: list[Any]) -> Any:
-        if not self.built:
-            self.build(input_shapes[0])
-        shapes = self.compute_output_shape(input_shapes[0])
-        return [tuple(s) for s in shapes] if isinstance(shapes, list) else tuple(shapes)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, cell={self.cell!r}>"
