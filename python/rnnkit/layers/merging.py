@@ -4,8 +4,9 @@ Concatenate and Dot, each called on a list of arrays.
 Elementwise merges broadcast as Keras does (an input of lower rank gets size-1 axes after the
 batch axis). Masks follow Keras: an elementwise merge hands on the OR of its inputs' masks when
 every input has one (else none); Multiply, Maximum and Minimum also use the masks in the
-computation (a masked element does not take part); Concatenate ORs its inputs' masks along the
-concatenated axis; Dot hands on none.
+computation (a masked element does not take part; not the mask of an input of lower rank,
+which Keras's expand_dims drops); Concatenate ORs its inputs' masks along the concatenated axis;
+Dot hands on none.
 """
 
 from __future__ import annotations
@@ -168,7 +169,11 @@ class Multiply(_Merge):
                 a = np.where(m, a, a.dtype.type(1))
             out = a if out is None else out * a
         if all(m is not None for m in expanded):
-            out = np.where(np.logical_or.reduce(expanded), out, out.dtype.type(0))
+            # OR pair by pair: masks of broadcastable inputs ((B, T, F), (B, 1, F)) broadcast.
+            kept = expanded[0]
+            for m in expanded[1:]:
+                kept = np.logical_or(kept, m)
+            out = np.where(kept, out, out.dtype.type(0))
         return out
 
 
