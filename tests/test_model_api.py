@@ -152,3 +152,21 @@ def test_calling_errors_leave_the_model_usable(rng):
     with pytest.raises(ValueError, match="InputLayer"):
         model([x[..., :2], side])
     np.testing.assert_array_equal(model([x, side]), before)
+
+
+def test_recurrent_layers_give_initial_states_as_keras(rng):
+    from conftest import import_keras
+
+    keras = import_keras()
+    for name, make in {
+        "lstm": lambda lib: lib.layers.LSTM(3),
+        "stacked": lambda lib: lib.layers.RNN([lib.layers.GRUCell(2), lib.layers.LSTMCell(4)]),
+    }.items():
+        ours, theirs = make(rnnkit), make(keras)
+        data = np.zeros((2, STEPS, FEATURES), "float32")
+        ours(data), theirs(data)
+        shapes = [np.shape(s) for s in rnnkit.layers.symbolic.flatten(ours.get_initial_state(5))]
+        assert shapes == [np.shape(s) for s in rnnkit.layers.symbolic.flatten(
+            theirs.get_initial_state(5))], name
+        assert not any(np.any(s) for s in rnnkit.layers.symbolic.flatten(
+            ours.get_initial_state(5)))

@@ -523,6 +523,14 @@ class RNN(RecurrentNode, Layer):
             return out
         return [out, *((batch, s) for c in self._cells for s in state_sizes(c))]
 
+    def get_initial_state(self, batch_size: int) -> list[Any]:
+        """Zero states for `batch_size` rows, as Keras's `RNN.get_initial_state`: the cell's
+        own `get_initial_state` when it has one (a nested list for stacked cells)."""
+        own = getattr(self.cell, "get_initial_state", None)
+        if own is not None:
+            return own(batch_size)
+        return [np.zeros((int(batch_size), s), dtype=self.dtype) for s in state_sizes(self.cell)]
+
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The output mask, as Keras: the input mask with return_sequences (else None), then
         None for each state with return_state."""
