@@ -720,3 +720,18 @@ def test_tf_keras_2_masks_a_recurrent_layer_given_initial_state(tmp_path, rng):
     data = [padded_floats(rng), rng.standard_normal((BATCH, 3)).astype("float32")]
     model = rnnkit.load_keras(path)
     assert_results_close(model(data), np.asarray(keras_model(data)), "float32", "tf2 states")
+
+
+def test_unsupported_argument_is_named():
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, STEPS, FEATURES],
+                                                "name": "in"}},
+        {"class_name": "Conv1D", "config": {"name": "conv", "filters": 2, "kernel_size": 3,
+                                            "made_up_argument": 1}},
+    ]}}
+    with pytest.raises(ValueError, match=r"'conv' \(Conv1D\).*made_up_argument"):
+        rnnkit.io.keras.model_from_config(config)
+    config["config"]["layers"][1]["config"] = {"name": "conv", "filters": 2, "kernel_size": 3,
+                                               "lora_rank": 4}
+    with pytest.raises(ValueError, match="lora_rank"):
+        rnnkit.io.keras.model_from_config(config)
