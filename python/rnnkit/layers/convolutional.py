@@ -149,9 +149,10 @@ def _windows(
     fill: float = 0.0,
     shape: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """The (batch, *out, channels, *window) view of every window of the channels-last `x`,
+    """The (batch, *out, *window, channels) view of every window of the channels-last `x`,
     padded with `fill` (dilated taps only, strided positions only); `shape` is the shape the
-    caller received, for the error message."""
+    caller received, for the error message. Channels last, so a window's rows are contiguous
+    runs and the im2col copy of a convolution reads memory in order."""
     rank = len(window)
     spatial = x.shape[1:-1]
     out = [_output_length(*a, padding) for a in zip(spatial, window, strides, dilation)]
@@ -164,36 +165,49 @@ def _windows(
         )
     pads = [_padding_amounts(*a, padding) for a in zip(spatial, window, strides, dilation)]
     if any(lo or hi for lo, hi in pads):
-        x = np.pad(x, [(0, 0), *pads, (0, 0)], constant_values=fill)
-    spans = [d * (k - 1) + 1 for k, d in zip(window, dilation)]
-    view = np.lib.stride_tricks.sliding_window_view(x, spans, axis=tuple(range(1, rank + 1)))
-    index = (
-        slice(None),
-        *(slice(0, n * s, s) for n, s in zip(out, strides)),
-        slice(None),
-        *(slice(None, None, d) for d in dilation),
+        padded = np.full(
+            (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(spatial, pads)), x.shape[-1]),
+            fill, dtype=x.dtype,
+        )  # fmt: skip
+        padded[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(spatial, pads)))] = x
+        x = padded
+    else:
+        x = np.ascontiguousarray(x)
+    step = x.strides[1 : rank + 1]
+    view = np.ndarray(  # as as_strided, without its per-call cost (x is C-contiguous)
+        (x.shape[0], *out, *window, x.shape[-1]),
+        dtype=x.dtype,
+        buffer=x,
+        strides=(
+            x.strides[0],
+            *(t * s for t, s in zip(step, strides)),
+            *(t * d for t, d in zip(step, dilation)),
+            x.strides[-1],
+        ),
     )
-    return view[index]
+    view.flags.writeable = False
+    return view
 
 
 def _grouped_product(windows: np.ndarray, kernel: np.ndarray, groups: int) -> np.ndarray:
-    """Windows (batch, *out, C, *k) times kernel (*k, C // groups, F) -> (batch, *out, F).
+    """Windows (batch, *out, *k, C) times kernel (*k, C // groups, F) -> (batch, *out, F).
     The g-th slice of C // groups input channels feeds the g-th slice of F // groups filters,
-    as in Keras (JAX's feature_group_count)."""
+    as in Keras (JAX's feature_group_count). One matrix product (per group): the windows'
+    copy is the im2col matrix, rows (out position) by (taps, channels), the kernel's own
+    layout."""
     rank = kernel.ndim - 2
     lead = windows.shape[: rank + 1]
     group_in, filters = kernel.shape[-2:]
-    depth = group_in * math.prod(kernel.shape[:rank])
+    taps = math.prod(kernel.shape[:rank])
     rows = math.prod(lead)
-    # The kernel as (groups, group_in * taps, filters // groups), taps in the windows' order.
-    weights = np.moveaxis(kernel, -2, 0).reshape(depth, groups, filters // groups)
     if groups == 1:
-        y = windows.reshape(rows, depth) @ weights[:, 0, :]  # the one im2col copy
-    else:
-        cols = np.moveaxis(windows.reshape(rows, groups, depth), 1, 0)
-        y = np.matmul(cols, weights.transpose(1, 0, 2))  # (groups, rows, filters // groups)
-        y = y.transpose(1, 0, 2)
-    return y.reshape(*lead, filters)
+        y = windows.reshape(rows, taps * group_in) @ kernel.reshape(taps * group_in, filters)
+        return y.reshape(*lead, filters)
+    cols = windows.reshape(rows, taps, groups, group_in).transpose(2, 0, 1, 3)
+    weights = kernel.reshape(taps, group_in, groups, filters // groups).transpose(2, 0, 1, 3)
+    y = np.matmul(cols.reshape(groups, rows, taps * group_in),
+                  weights.reshape(groups, taps * group_in, filters // groups))
+    return y.transpose(1, 0, 2).reshape(*lead, filters)
 
 
 # --------------------------------------------------------------------------- the base class
@@ -254,7 +268,7 @@ class _Conv(ModelLayer):
         raise NotImplementedError
 
     def _windows_of(self, x: np.ndarray) -> np.ndarray:
-        """Checks the inputs; their (batch, *out, channels, *kernel_size) windows."""
+        """Checks the inputs; their (batch, *out, *kernel_size, channels) windows."""
         channel_axis = -1 if self.data_format == "channels_last" else 1
         if x.ndim != self._rank + 2 or x.shape[channel_axis] != self._channels:
             raise ValueError(

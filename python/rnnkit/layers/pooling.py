@@ -78,7 +78,7 @@ class _Pooling(ModelLayer):
         ones = (1,) * self._rank
         fill = -np.inf if self._mode == "max" else 0.0
         windows = _windows(x, self.pool_size, self.strides, ones, self.padding, self, fill, shape)
-        window_axes = tuple(range(-self._rank, 0))
+        window_axes = tuple(range(-self._rank - 1, -1))  # (batch, *out, *window, channels)
         if self._mode == "max":
             y = windows.max(axis=window_axes)
         else:
