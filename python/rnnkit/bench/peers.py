@@ -15,56 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from .measure import Budget, Timing, time_callable
+from .instance import Instance
+from .model_cases import ModelInstance
 from .onnx_graph import build_model
 from .scenarios import GATES, Case
 
-Run = Callable[[np.ndarray], Any]
-
-
-def as_float64(y: Any) -> np.ndarray:
-    """A peer's output (NumPy array, torch tensor, JAX array) as a float64 NumPy array."""
-    if not isinstance(y, np.ndarray) and callable(getattr(y, "numpy", None)):
-        y = y.numpy()
-    return np.array(y, dtype=np.float64)
-
-
-class Instance:
-    """One peer ready to run one case: `run(x)` is the timed call (a whole sequence, or one
-    step with the state carried for a streaming case), `reset()` zeroes a streaming state."""
-
-    def __init__(self, case: Case, run: Run, reset: Callable[[], None] | None = None,
-                 note: str = "") -> None:
-        self.case = case
-        self.run = run
-        self.reset = reset
-        self.note = note
-
-    def output(self) -> np.ndarray:
-        """The output (B, T, H) on `case.x`; streaming: one call per step from a zero state."""
-        x = self.case.x
-        if not self.case.scenario.stream:
-            return as_float64(self.run(x))
-        if self.reset is not None:
-            self.reset()
-        steps = [as_float64(self.run(np.ascontiguousarray(x[:, t : t + 1])))
-                 for t in range(x.shape[1])]
-        return np.concatenate([s.reshape(x.shape[0], 1, -1) for s in steps], axis=1)
-
-    def measure(self, budget: Budget, calls: int = 0) -> Timing:
-        """Time `run(case.timed_x)` (see `measure.time_callable`)."""
-        run, x = self.run, self.case.timed_x
-        return time_callable(lambda: run(x), budget, calls)
-
-    def close(self) -> None:
-        """Release what the instance holds."""
-
 
 class Peer:
-    """Base adapter. Subclasses set `name` and implement `load` and `build`."""
+    """Base adapter. Subclasses set `name` and implement `load` and `build` (layer cases) or
+    `build_model` (whole-model cases, bench/model_cases.py), saying which in `builds_layers`
+    and `builds_models`."""
 
     name = ""
     version = ""
+    builds_layers = True
+    builds_models = False
 
     def load(self) -> None:
         """Import the peer's modules; raises (ImportError, ...) when the peer is unavailable."""
@@ -78,6 +43,11 @@ class Peer:
 
     def build(self, case: Case, threads: int) -> Instance:
         """Set the peer up for `case` (weights copied, thread count applied)."""
+        raise NotImplementedError
+
+    def build_model(self, case: Any, threads: int) -> Instance:
+        """Set the peer up for a whole-model case (a `model_cases.ModelCase`): its model file
+        loaded, thread count applied; the instance's output is a list of arrays."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -129,6 +99,12 @@ class RnnkitPeer(Peer):
         note = "" if self.set_threads is not None else "no set_num_threads(): default threading"
         return Instance(case, layer, layer.reset_states if stream else None, note)
 
+    builds_models = True
+
+    def build_model(self, case: Any, threads: int) -> Instance:
+        """`rnnkit.load_keras(path)`, called as `model(x)` (the instance's `run` is the model)."""
+        return ModelInstance(case, self.rnnkit.load_keras(case.spec.path))
+
     def close(self) -> None:
         """Restore rnnkit's thread count."""
         if self.set_threads is not None and self.saved_threads is not None:
@@ -142,6 +118,7 @@ class RnnkitUnrollPeer(RnnkitPeer):
 
     name = "rnnkit-unroll"
     unroll = True
+    builds_models = False  # a loaded model keeps the file's unroll setting
 
 
 # ----------------------------------------------------------------------------- NumPy loop

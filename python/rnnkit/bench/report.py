@@ -9,6 +9,12 @@ from typing import Any, TextIO
 
 COLUMNS = ("scenario", "cell", "thr", "peer", "median", "spread", "vs fastest", "GFLOP/s",
            "% peak", "load")
+# Whole-model rows (bench/model_runner.py): `cell` is MODEL_CELL, `scenario` the model and
+# shape (`name-b<batch>-t<steps>`); "check" is the relative error against rnnkit's outputs,
+# "outside RNN" rnnkit's share of a call spent outside its recurrent layers.
+MODEL_CELL = "model"
+MODEL_COLUMNS = ("model", "thr", "peer", "median", "spread", "vs fastest", "check",
+                 "outside RNN", "load")
 
 
 @dataclass
@@ -28,6 +34,7 @@ class Row:
     note: str = ""
     load: float | None = None  # 1-minute load average when the case finished
     setup_s: float | None = None  # seconds to build the peer and run the check
+    profile: dict[str, Any] = field(default_factory=dict)  # model rows, rnnkit: layer times
 
     @property
     def median(self) -> float | None:
@@ -36,8 +43,9 @@ class Row:
         return None if value is None else float(value)
 
 
-def fill_ratios(rows: list[Row], flops: float, peak_gflops: float) -> None:
-    """Set ratio to the fastest timed row, GFLOP/s and % of the sgemm peak, in place."""
+def fill_ratios(rows: list[Row], flops: float | None, peak_gflops: float) -> None:
+    """Set ratio to the fastest timed row, GFLOP/s and % of the sgemm peak (not when `flops`
+    is None: whole models), in place."""
     timed = [r for r in rows if r.status == "ok" and r.median]
     if not timed:
         return
@@ -45,6 +53,8 @@ def fill_ratios(rows: list[Row], flops: float, peak_gflops: float) -> None:
     for r in timed:
         assert r.median is not None
         r.ratio = r.median / fastest
+        if flops is None:
+            continue
         r.gflops = flops / r.median / 1e9
         r.pct_peak = 100.0 * r.gflops / peak_gflops if peak_gflops else None
 
@@ -58,22 +68,45 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
+def _untimed(row: Row) -> str:
+    """What an untimed row says instead of its time."""
+    if row.status == "wrong":
+        return f"WRONG, not timed (max error {row.max_error:.2g})"
+    return f"{row.status.upper() if row.status == 'error' else row.status}: {row.note}"
+
+
+def _timed(row: Row) -> list[str]:
+    """median, spread and vs fastest of a timed row."""
+    assert row.median is not None
+    q1, q3 = float(row.timing["q1_s"]), float(row.timing["q3_s"])
+    ratio = "**1.00**" if row.ratio is not None and row.ratio <= 1.0 + 1e-12 else \
+        f"{row.ratio:.2f}x"
+    return [format_seconds(row.median), f"±{50 * (q3 - q1) / row.median:.1f}%", ratio]
+
+
+def _load(row: Row) -> str:
+    return "" if row.load is None else f"{row.load:.1f}"
+
+
 def cells(row: Row) -> list[str]:
     """The printed cells of a row (see COLUMNS)."""
     head = [row.scenario, row.cell, str(row.threads), row.peer]
     if row.status != "ok" or row.median is None:
-        if row.status == "wrong":
-            what = f"WRONG, not timed (max error {row.max_error:.2g})"
-        else:
-            what = f"{row.status.upper() if row.status == 'error' else row.status}: {row.note}"
-        return [*head, what, "", "", "", "", ""]
-    q1, q3 = float(row.timing["q1_s"]), float(row.timing["q3_s"])
-    ratio = "**1.00**" if row.ratio is not None and row.ratio <= 1.0 + 1e-12 else \
-        f"{row.ratio:.2f}x"
+        return [*head, _untimed(row), "", "", "", "", ""]
     pct = "" if row.pct_peak is None else f"{row.pct_peak:.1f}"
-    load = "" if row.load is None else f"{row.load:.1f}"
-    return [*head, format_seconds(row.median), f"±{50 * (q3 - q1) / row.median:.1f}%", ratio,
-            f"{row.gflops:.3g}", pct, load]
+    gflops = "" if row.gflops is None else f"{row.gflops:.3g}"
+    return [*head, *_timed(row), gflops, pct, _load(row)]
+
+
+def model_cells(row: Row) -> list[str]:
+    """The printed cells of a whole-model row (see MODEL_COLUMNS)."""
+    head = [row.scenario, str(row.threads), row.peer]
+    if row.status != "ok" or row.median is None:
+        return [*head, _untimed(row), "", "", "", "", ""]
+    checked = "reference" if row.peer == "rnnkit" else f"{row.max_error:.1e}"
+    share = row.profile.get("outside_recurrent_share")
+    outside = "" if share is None else f"{100 * share:.1f}%"
+    return [*head, *_timed(row), checked, outside, _load(row)]
 
 
 def print_header(out: TextIO) -> None:
@@ -87,6 +120,20 @@ def print_rows(rows: list[Row], out: TextIO) -> None:
     """Rows as Markdown table lines, flushed (progress while running)."""
     for row in rows:
         out.write("| " + " | ".join(cells(row)) + " |\n")
+    out.flush()
+
+
+def print_model_header(out: TextIO) -> None:
+    """The header of the whole-model table (Markdown)."""
+    out.write("| " + " | ".join(MODEL_COLUMNS) + " |\n")
+    out.write("|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|\n")
+    out.flush()
+
+
+def print_model_rows(rows: list[Row], out: TextIO) -> None:
+    """Whole-model rows as Markdown table lines, flushed."""
+    for row in rows:
+        out.write("| " + " | ".join(model_cells(row)) + " |\n")
     out.flush()
 
 
@@ -125,8 +172,9 @@ def summary(rows: list[Row], subject: str = "rnnkit") -> list[dict[str, Any]]:
 def print_summary(entries: list[dict[str, Any]], out: TextIO, subject: str = "rnnkit") -> None:
     """One line per case: subject's speedup over the fastest other peer."""
     out.write(f"\n{subject} against the fastest other peer (speedup > 1: {subject} faster):\n")
+    width = max([14] + [len(e["scenario"]) for e in entries])
     for e in entries:
-        where = f"  {e['scenario']:<14} {e['cell']:<9} {e['threads']} thr"
+        where = f"  {e['scenario']:<{width}} {e['cell']:<9} {e['threads']} thr"
         if "speedup" in e:
             verdict = "faster" if e["speedup"] > 1 else "SLOWER"
             line = f"{where}  {e['speedup']:6.2f}x vs {e['best_other']:<12} {verdict:<7}"

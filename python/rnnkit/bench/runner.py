@@ -1,10 +1,12 @@
 """The benchmark loop: for each thread count (process pinned), each scenario and cell, check
-every peer against the float64 reference, then time the correct ones in interleaved rounds."""
+every peer against the float64 reference, then time the correct ones in interleaved rounds;
+then the whole-model rows (model_runner.py), each peer checked against rnnkit's outputs."""
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -13,9 +15,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import report
-from .keras_jax import KerasJaxPeer
+from .gate import check, close_and_note_load, time_rounds
+from .keras_jax import KerasJaxPeer, KerasPeer
 from .machine import load_average, machine_info
-from .measure import FULL, Budget, Timing, pinned, sgemm_peak
+from .measure import FULL, Budget, pinned, sgemm_peak
+from .model_cases import MODEL_TOLERANCE, ModelCase
+from .model_runner import model_cases, prepare_models, run_models
+from .model_zoo import MODEL_NAMES
 from .peers import (
     Instance,
     NumpyPeer,
@@ -33,11 +39,14 @@ from .scenarios import CELLS, SCENARIOS, Case, Scenario, make_case
 def all_peers() -> list[Peer]:
     """Every peer the harness knows, rnnkit first."""
     return [RnnkitPeer(), RnnkitUnrollPeer(), NumpyPeer(), TorchPeer(), OnnxRuntimePeer(),
-            OpenVinoPeer(), KerasJaxPeer()]
+            OpenVinoPeer(), KerasJaxPeer(), KerasPeer("numpy"), KerasPeer("torch")]
 
 
 PEER_NAMES: tuple[str, ...] = ("rnnkit", "rnnkit-unroll", "numpy", "torch", "onnxruntime",
-                               "openvino", "keras-jax")
+                               "openvino", "keras-jax", "keras-numpy", "keras-torch")
+# The peers of a default run, and of a run of the user's model files only (`--model`).
+DEFAULT_PEER_NAMES: tuple[str, ...] = PEER_NAMES[:7]
+MODEL_FILE_PEER_NAMES: tuple[str, ...] = ("rnnkit", "keras-jax", "keras-numpy", "keras-torch")
 
 
 @dataclass
@@ -46,7 +55,12 @@ class Config:
 
     scenarios: Sequence[Scenario] = SCENARIOS
     cells: Sequence[str] = CELLS
-    peers: Sequence[str] | None = None  # None: every known peer
+    models: Sequence[str] = MODEL_NAMES  # whole-model rows (model_zoo.py)
+    model_files: Sequence[str] = ()  # the user's .keras / .h5 files, as more model rows
+    model_batches: Sequence[int] = (1, 32)
+    model_steps: int = 100  # timesteps of the model rows (every None input dimension)
+    peers: Sequence[str] | None = None  # None: DEFAULT_PEER_NAMES (MODEL_FILE_PEER_NAMES when
+    #                                      model files are given), those that import
     threads: Sequence[int] = (1, 2)
     budget: Budget = FULL
     affinity: bool = True
@@ -87,29 +101,14 @@ def _check(peer: Peer, case: Case, threads: int,
     if reason:
         row.status, row.note = "skipped", reason
         return row, None
-    instance = None
-    start = time.perf_counter()
-    try:
-        instance = peer.build(case, threads)
-        row.note = instance.note
-        row.max_error = max_error(instance.output(), reference)
-        row.setup_s = time.perf_counter() - start
-    except Exception as e:
-        row.status, row.note = "error", f"{type(e).__name__}: {e}".splitlines()[0][:200]
-        if instance is not None:
-            instance.close()
-        return row, None
-    if not row.max_error <= TOLERANCE:
-        row.status = "wrong"
-        instance.close()
-        return row, None
+    instance = check(row, lambda: peer.build(case, threads),
+                     lambda output: max_error(output, reference), TOLERANCE)
     return row, instance
 
 
 def run_case(peers: Sequence[Peer], scenario: Scenario, cell: str, threads: int,
              budget: Budget, seed: int) -> list[report.Row]:
-    """Check every peer on one case, then time the correct ones: `budget.rounds` rounds, the
-    peer order rotated each round, the samples of all rounds pooled."""
+    """Check every peer on one case, then time the correct ones (`time_rounds`)."""
     case = make_case(scenario, cell, seed)
     reference = reference_output(cell, case.weights, case.x)
     rows, live = [], []
@@ -118,31 +117,8 @@ def run_case(peers: Sequence[Peer], scenario: Scenario, cell: str, threads: int,
         rows.append(row)
         if instance is not None:
             live.append((row, instance))
-    timings = {id(row): Timing([]) for row, _ in live}
-    for k in range(budget.rounds):
-        round_budget = budget.per_round()
-        if k:  # warmed up in round 0
-            round_budget = Budget(**{**asdict(round_budget), "warmup_calls": 1,
-                                     "warmup_time": 0.0})
-        order = live[k % len(live):] + live[: k % len(live)] if live else []
-        for row, instance in order:
-            if row.status != "ok":
-                continue
-            if threads > 1 and budget.settle > 0:
-                time.sleep(budget.settle)
-            try:
-                timings[id(row)].extend(
-                    instance.measure(round_budget, timings[id(row)].calls_per_sample
-                                     if k else 0))
-            except Exception as e:
-                row.status, row.note = "error", f"{type(e).__name__}: {e}"[:200]
-    load = load_average().split()
-    for row, instance in live:
-        instance.close()
-        if row.status == "ok":
-            row.timing = timings[id(row)].to_dict()
-    for row in rows:
-        row.load = float(load[0]) if load else None
+    time_rounds(live, threads, budget)
+    close_and_note_load(rows, live)
     return rows
 
 
@@ -160,9 +136,10 @@ def machine_busy() -> str:
             "multi-thread numbers (OpenMP peers above all) are unreliable")
 
 
-def run_pass(usable: Sequence[Peer], config: Config, threads: int,
-             out: TextIO) -> tuple[list[report.Row], dict[str, Any]]:
-    """All cases at one thread count, the process pinned; prints rows as cases finish."""
+def run_pass(usable: Sequence[Peer], config: Config, threads: int, out: TextIO,
+             models: Sequence[ModelCase] = ()) -> tuple[list[report.Row], dict[str, Any]]:
+    """All cases at one thread count (the layer cases of `config`, then the model cases
+    `models`), the process pinned; prints rows as cases finish."""
     with pinned(threads, config.affinity) as how:
         peak = sgemm_peak(threads, config.budget)
         for peer in usable:
@@ -173,11 +150,14 @@ def run_pass(usable: Sequence[Peer], config: Config, threads: int,
         busy = machine_busy()
         if busy:
             out.write(f"WARNING: {busy}\n\n")
-        report.print_header(out)
+        layer_peers = [p for p in usable if p.builds_layers]
+        if config.scenarios:
+            report.print_header(out)
         cases = []
         for scenario in config.scenarios:
             for cell in config.cells:
-                case_rows = run_case(usable, scenario, cell, threads, config.budget, config.seed)
+                case_rows = run_case(layer_peers, scenario, cell, threads, config.budget,
+                                     config.seed)
                 report.fill_ratios(case_rows, scenario.flops(cell), peak["peak"])
                 report.print_rows(case_rows, out)
                 cases.append((case_rows, scenario.flops(cell)))
@@ -187,45 +167,68 @@ def run_pass(usable: Sequence[Peer], config: Config, threads: int,
         peak = {k: max(peak.get(k, 0.0), v) for k, v in peak_end.items()}
         for case_rows, flops in cases:
             report.fill_ratios(case_rows, flops, peak["peak"])
+        if config.scenarios and models:
+            out.write("\n")
+        model_rows = run_models(usable, models, threads, config.budget, out)
     info = {"threads": threads, "pinning": how, "sgemm_gflops": peak,
             "load_end": load_average(), "busy_warning": busy or machine_busy()}
-    return [r for case_rows, _ in cases for r in case_rows], info
+    return [r for case_rows, _ in cases for r in case_rows] + model_rows, info
 
 
 def run(config: Config, peers: Sequence[Peer] | None = None,
-        out: TextIO = sys.stdout) -> Result:
-    """Run the benchmark, printing the table as it goes, then the final table (% peak from
-    each pass's best sgemm peak) and the rnnkit summary; returns the rows and the metadata."""
+        out: TextIO | None = None) -> Result:
+    """Run the benchmark, printing the table as it goes (to `out`, default the current
+    sys.stdout), then the final table (% peak from each pass's best sgemm peak) and the rnnkit
+    summary; returns the rows and the metadata."""
+    out = out or sys.stdout
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     machine = machine_info()
     out.write(f"rnnkit.bench: {machine['cpu']}, {machine['cpus']} CPUs, L2 {machine['l2']}, "
               f"load {load_average()}\n")
     if peers is None:
-        wanted = set(config.peers) if config.peers else None
-        peers = [p for p in all_peers() if wanted is None or p.name in wanted]
+        default = MODEL_FILE_PEER_NAMES if config.model_files else DEFAULT_PEER_NAMES
+        wanted = set(config.peers or default)
+        peers = [p for p in all_peers() if p.name in wanted]
     usable, skipped = load_peers(peers, out)
     meta: dict[str, Any] = {
         "started": started, "machine": machine, "load_start": load_average(),
         "peers": {p.name: p.version for p in usable}, "skipped_peers": skipped,
         "budget": asdict(config.budget), "affinity": config.affinity,
-        "tolerance": TOLERANCE, "passes": [], **config.extra,
+        "tolerance": TOLERANCE, "model_tolerance": MODEL_TOLERANCE, "passes": [],
+        **config.extra,
     }
     rows: list[report.Row] = []
+    model_dir = tempfile.TemporaryDirectory(prefix="rnnkit-bench-")  # the zoo's .keras files
     try:
+        runs_models = any(p.builds_models for p in usable)  # else no need to write or read
+        specs, meta["skipped_models"] = prepare_models(
+            config.models if runs_models else (), config.model_files if runs_models else (),
+            model_dir.name, config.seed, out)
+        meta["models"] = {s.name: [asdict(i) for i in s.inputs] for s in specs}
+        meta["model_steps"] = config.model_steps
+        cases = model_cases(specs, config.model_batches, config.model_steps, config.seed)
         for threads in config.threads:
-            pass_rows, info = run_pass(usable, config, threads, out)
+            pass_rows, info = run_pass(usable, config, threads, out, cases)
             rows.extend(pass_rows)
             meta["passes"].append(info)
     finally:
         for peer in usable:
             peer.close()
+        model_dir.cleanup()
     meta["load_end"] = load_average()
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     peaks = ", ".join(f"{p['threads']} thr {p['sgemm_gflops']['peak']:.0f}"
                       for p in meta["passes"])
     out.write(f"\nResults ({started}; load {meta['load_start']} -> {meta['load_end']}; "
               f"sgemm peak GFLOP/s: {peaks}):\n\n")
-    report.print_header(out)
-    report.print_rows(rows, out)
+    layer_rows = [r for r in rows if r.cell != report.MODEL_CELL]
+    model_rows = [r for r in rows if r.cell == report.MODEL_CELL]
+    if layer_rows:
+        report.print_header(out)
+        report.print_rows(layer_rows, out)
+    if model_rows:
+        out.write("\n" if layer_rows else "")
+        report.print_model_header(out)
+        report.print_model_rows(model_rows, out)
     report.print_summary(report.summary(rows), out)
     return Result(rows, meta)

@@ -35,6 +35,7 @@ from ..layers.symbolic import (
 )
 from .container import LayerContainer
 from .functional_config import model_config, model_from_config
+from .profiling import Profiled
 from .progress import batches_with_progress
 from .summary import format_shape, summary_table
 
@@ -58,10 +59,11 @@ def Input(  # noqa: N802 -- Keras's name
     return layer.output
 
 
-class Model(LayerContainer):
+class Model(Profiled, LayerContainer):
     """A functional model: `Model(inputs, outputs)` with the symbolic tensors of `rnnkit.Input`
     and of layer calls. Call it on arrays as Keras: one array, a list (in input order) or a
-    dict by input name; several outputs come back as they were given (list or dict)."""
+    dict by input name; several outputs come back as they were given (list or dict).
+    `with model.profile() as times:` times each layer's calls (models/profiling.py)."""
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
         kwargs.pop("trainable", None)
@@ -206,7 +208,8 @@ class Model(LayerContainer):
         def mask_of(value: Any) -> Any:
             return map_structure(lambda v: known.get(id(v)), value)
 
-        outputs, output_masks = node.layer._invoke(args, kwargs, mask_of, training)
+        outputs, output_masks = self._timed_call(node.layer, node.layer._invoke, args, kwargs,
+                                                 mask_of, training)
         tensors = flatten(node.outputs)
         arrays = flatten(outputs)
         if len(arrays) != len(tensors):

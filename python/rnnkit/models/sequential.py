@@ -16,6 +16,7 @@ from ..layers.recurrent.rnn import RNN
 from ..layers.symbolic import SymbolicTensor, is_symbolic, symbolic_call
 from .container import LayerContainer
 from .functional import Model
+from .profiling import Profiled
 from .summary import format_shape, summary_table
 
 
@@ -56,7 +57,7 @@ def apply_layer(
 
 
 # --------------------------------------------------------------------------- Sequential
-class Sequential(LayerContainer):
+class Sequential(Profiled, LayerContainer):
     """A linear stack of layers, as `keras.Sequential`, for inference.
 
     Layers: any rnnkit recurrent layer (RNN, SimpleRNN, LSTM, GRU, Bidirectional) and the layers
@@ -67,7 +68,8 @@ class Sequential(LayerContainer):
     produced (see the module docstring); `predict(x, batch_size=None)` does the same in
     batches. `get_weights()` / `set_weights()` are every layer's weights in order (Keras's
     `model.get_weights()` order), `load_weights(path)` reads a Keras weights file, and
-    `summary()` prints the layers.
+    `summary()` prints the layers; `with model.profile() as times:` times each layer's calls
+    (models/profiling.py).
     """
 
     def __init__(
@@ -163,7 +165,7 @@ class Sequential(LayerContainer):
             self._build_layers((None, *np.shape(x)[1:]))
         last = len(self._layers) - 1
         for index, layer in enumerate(self._layers):
-            x, mask = apply_layer(layer, x, mask, training)
+            x, mask = self._timed_call(layer, apply_layer, layer, x, mask, training)
             if isinstance(x, tuple) and index != last:
                 raise ValueError(
                     f"Layer {layer.name} returned several outputs (return_state=True or "
