@@ -33,6 +33,7 @@ from ..layers.symbolic import (
     map_structure,
     symbolic_call,
 )
+from .blas_threads import single_threaded_blas
 from .container import LayerContainer
 from .functional_config import model_config, model_from_config
 from .profiling import Profiled
@@ -152,7 +153,8 @@ class Model(Profiled, LayerContainer):
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         if is_symbolic(inputs, mask):  # a nested model in another functional model
             return symbolic_call(self, (inputs,), {"mask": mask})
-        return self._run(inputs, mask, training)[0]
+        with single_threaded_blas():
+            return self._run(inputs, mask, training)[0]
 
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         return self(inputs, training=training, mask=mask)
@@ -271,10 +273,11 @@ class Model(Profiled, LayerContainer):
         """The outputs for `x`, `batch_size` rows at a time (all at once by default);
         `verbose=1` shows a progress bar."""
         arrays = self._input_arrays(x)
-        parts = [
-            self._run(chunk if len(arrays) > 1 else chunk[0], None, False)[0]
-            for chunk in batches_with_progress(arrays, batch_size, verbose)
-        ]
+        with single_threaded_blas():
+            parts = [
+                self._run(chunk if len(arrays) > 1 else chunk[0], None, False)[0]
+                for chunk in batches_with_progress(arrays, batch_size, verbose)
+            ]
         if len(parts) == 1:
             return parts[0]
         joined = [np.concatenate(p, axis=0) for p in zip(*(flatten(p) for p in parts))]

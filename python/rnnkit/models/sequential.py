@@ -14,9 +14,11 @@ from ..layers.core import InputLayer, ModelLayer, Shape
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.rnn import RNN
 from ..layers.symbolic import SymbolicTensor, is_symbolic, symbolic_call
+from .blas_threads import single_threaded_blas
 from .container import LayerContainer
 from .functional import Model
 from .profiling import Profiled
+from .progress import batches_with_progress
 from .summary import format_shape, summary_table
 
 
@@ -181,7 +183,8 @@ class Sequential(Profiled, LayerContainer):
         if mask is not None:
             shape = np.shape(inputs)
             mask = as_mask(mask, tuple(shape[:2]))
-        return self._run(inputs, mask, training)[0]
+        with single_threaded_blas():
+            return self._run(inputs, mask, training)[0]
 
     def _invoke(self, args: Any, kwargs: dict[str, Any], mask_of: Callable[[Any], Any],
                 training: bool) -> tuple[Any, Any]:
@@ -203,12 +206,11 @@ class Sequential(Profiled, LayerContainer):
     def predict(
         self, x: Any, batch_size: int | None = None, verbose: Any = 0, **unused: Any
     ) -> Any:
-        """The outputs for `x`, computed `batch_size` rows at a time (all at once by default)."""
-        if batch_size is None or np.shape(x)[0] <= batch_size:
-            return self(x)
-        if isinstance(batch_size, bool) or int(batch_size) <= 0:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
-        parts = [self(x[i : i + batch_size]) for i in range(0, np.shape(x)[0], batch_size)]
+        """The outputs for `x`, `batch_size` rows at a time (all at once by default);
+        `verbose=1` shows a progress bar."""
+        parts = [self(chunk[0]) for chunk in batches_with_progress([x], batch_size, verbose)]
+        if len(parts) == 1:
+            return parts[0]
         if isinstance(parts[0], tuple):
             return tuple(np.concatenate(p, axis=0) for p in zip(*parts))
         return np.concatenate(parts, axis=0)
