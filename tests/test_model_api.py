@@ -170,3 +170,37 @@ def test_recurrent_layers_give_initial_states_as_keras(rng):
             theirs.get_initial_state(5))], name
         assert not any(np.any(s) for s in rnnkit.layers.symbolic.flatten(
             ours.get_initial_state(5)))
+
+
+def test_blas_runs_on_one_thread_inside_a_model_with_several_rnnkit_threads(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from rnnkit.layers.core import ModelLayer
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    seen = []
+
+    class _Probe(ModelLayer):  # a leading underscore keeps it out of the layer registry
+        def call(self, inputs):
+            seen.append(blas_threads())
+            return inputs
+
+    x = rnnkit.Input((STEPS, FEATURES))
+    model = rnnkit.Model(x, _Probe()(rnnkit.LSTM(2, return_sequences=True)(x)))
+    data = rng.standard_normal((2, STEPS, FEATURES)).astype("float32")
+    saved = rnnkit.get_num_threads()
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        try:
+            for threads in (2, 1):
+                rnnkit.set_num_threads(threads)
+                seen.clear()
+                model(data)
+                model.predict(data, batch_size=1)
+                expected = [1] * len(before) if threads > 1 else before
+                assert seen and all(s == expected for s in seen), (threads, seen)
+                assert blas_threads() == before  # restored after the call
+        finally:
+            rnnkit.set_num_threads(saved)
