@@ -26,7 +26,6 @@ as a chain: `keras_graph.py`; weights files: `keras_weights.py`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import zipfile
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import layers as _layers
+from ..layers.base import weight_budget
 from ..layers.core import ModelLayer, layer_classes
 from ..layers.recurrent import (
     RNN,
@@ -65,6 +65,7 @@ from .keras_weights import (
     _set,
     load_weights,
 )
+from .untrusted import MAX_CONFIG_BYTES, load_json, open_zip, read_member, reading
 
 __all__ = [
     "from_keras",
@@ -266,12 +267,16 @@ def _build_functional(config: dict[str, Any], dtype: str | None) -> tuple[Any, l
 
 
 # ----------------------------------------------------------------------------- load_keras
-def _read_config(config: Any) -> Any:
+def _read_config(config: Any, source: str) -> Any:
+    """The architecture given with a weights file: JSON text, a path to it, or a dict."""
     if isinstance(config, (str, bytes)) and not os.path.exists(config):
-        return json.loads(config)
+        return load_json(config, source, "config argument")
     if isinstance(config, (str, bytes, os.PathLike)):
-        with open(config, encoding="utf8") as handle:
-            return json.load(handle)
+        if os.path.getsize(config) > MAX_CONFIG_BYTES:
+            raise ValueError(f"The config file {os.fspath(config)!r} is over "
+                             f"{MAX_CONFIG_BYTES:,} bytes; refusing to read it.")
+        with open(config, "rb") as handle:
+            return load_json(handle.read(), f"The config file {os.fspath(config)!r}")
     return config
 
 
@@ -296,19 +301,31 @@ def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> Seque
 
         dtype = standardize_dtype(dtype)
     source = f"The Keras file {os.fspath(path)!r}"
+    with reading(source):
+        return _load_keras(path, dtype, config, source)
+
+
+def _load_keras(path: Any, dtype: str | None, config: Any, source: str) -> Any:
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path, source) as archive:
             names = archive.namelist()
             if "config.json" not in names:
                 raise ValueError(f"{source} is a zip without config.json: not a .keras archive.")
-            entry = json.loads(archive.read("config.json"))
+            entry = load_json(read_member(archive, "config.json", MAX_CONFIG_BYTES, source),
+                              source, "config.json")
             version = None
             if "metadata.json" in names:
-                version = json.loads(archive.read("metadata.json")).get("keras_version")
+                metadata = load_json(read_member(archive, "metadata.json", MAX_CONFIG_BYTES,
+                                                 source), source, "metadata.json")
+                version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+            if "model.weights.h5" not in names:
+                raise ValueError(f"{source} is a .keras archive without model.weights.h5.")
+            weights_bytes = archive.getinfo("model.weights.h5").file_size
         if config is not None:
-            entry = _read_config(config)
-        model, plan = _build_model(entry, dtype, version)
-        with _open_h5(path) as store:
+            entry = _read_config(config, source)
+        with weight_budget(_budget(weights_bytes), source):
+            model, plan = _build_model(entry, dtype, version)
+        with _open_h5(path, source, _expected_bytes(model)) as store:
             _load_keras3_weights(store, plan, source)
         return model
     h5py = _h5py()
@@ -319,23 +336,22 @@ def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> Seque
             f"{source} is neither a .keras archive nor an HDF5 file ({error})."
         ) from None
     with store:
-        model_config = store.attrs.get("model_config")
         if config is not None:
-            entry = _read_config(config)
-        elif model_config is not None:
-            if isinstance(model_config, bytes):
-                model_config = model_config.decode("utf8")
-            entry = json.loads(model_config)
+            entry = _read_config(config, source)
+        elif "model_config" in store.attrs:
+            entry = load_json(_h5_text_attribute(store, "model_config", source), source,
+                              "model_config")
         else:
             raise ValueError(
                 f"{source} holds weights only (no model_config). Give the architecture, "
                 "rnnkit.load_keras(path, config=model_json), or build the same model in rnnkit "
                 "and call model.load_weights(path)."
             )
-        version = store.attrs.get("keras_version")
+        version = store.attrs.get("keras_version") if "keras_version" in store.attrs else None
         if isinstance(entry, dict) and entry.get("keras_version") is not None:
             version = entry["keras_version"]
-        model, plan = _build_model(entry, dtype, version)
+        with weight_budget(_budget(_file_size(path)), source):
+            model, plan = _build_model(entry, dtype, version)
         if "layers" in store and "model_weights" not in store:  # a Keras 3 .weights.h5
             _load_keras3_weights(store, plan, source)
         elif "model_weights" in store:
@@ -343,6 +359,46 @@ def load_keras(path: Any, dtype: str | None = None, config: Any = None) -> Seque
         else:
             _load_legacy_by_name(store, plan, source)
     return model
+
+
+def _budget(stored_bytes: int) -> int:
+    """What the weights of a model whose file stores `stored_bytes` of them may take: twice
+    that (float32 weights loaded with dtype="float64") and a little more."""
+    return 2 * stored_bytes + (1 << 20)
+
+
+def _expected_bytes(model: Any) -> int:
+    """How large a weights file of `model` may be: its weights in float64, plus HDF5's
+    bookkeeping."""
+    return sum(int(w.size) * 8 for w in model.weights) + (16 << 20)
+
+
+def _file_size(path: Any) -> int:
+    """The size of the file at `path` (a file-like object: what is left to read in it)."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.path.getsize(path)
+    position = path.tell()
+    end = path.seek(0, os.SEEK_END)
+    path.seek(position)
+    return end - position
+
+
+def _h5_text_attribute(store: Any, name: str, source: str) -> bytes:
+    """An HDF5 attribute holding text, its size checked before it is read."""
+    size = store.attrs.get_id(name).get_storage_size()
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(
+            f"{source}: its {name} attribute is {size:,} bytes, over the {MAX_CONFIG_BYTES:,} a "
+            "model configuration may take; refusing to read it."
+        )
+    value = store.attrs[name]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, str):
+        return value.encode("utf8", "surrogatepass")
+    if not isinstance(value, bytes):
+        raise ValueError(f"{source}: its {name} attribute is not text.")
+    return value
 
 
 # ----------------------------------------------------------------------------- from_keras

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..layers.core import TimeDistributed
 from ..layers.recurrent import RNN, Bidirectional, StackedRNNCells
+from .untrusted import open_zip, read_member, reading
 
 
 def _is_model(layer: Any) -> bool:
@@ -91,23 +92,46 @@ def _var_groups(layer: Any, path: str) -> list[str]:
     return [f"{path}/vars"] if layer.weights else []
 
 
-def _read_vars(store: Any, groups: list[str], layer_name: str) -> list[np.ndarray]:
-    values = []
+def _read_vars(store: Any, groups: list[str], layer: Any, source: str) -> list[np.ndarray]:
+    datasets = []
     for group in groups:
         if group not in store:
             raise ValueError(
-                f"The weights file has no group {group!r} for layer {layer_name!r}: it was not "
+                f"The weights file has no group {group!r} for layer {layer.name!r}: it was not "
                 "saved from a model of this architecture."
             )
         node = store[group]
-        values.extend(np.asarray(node[k]) for k in sorted(node.keys(), key=int))
-    return values
+        keys = sorted(node.keys(), key=lambda k: int(k) if str(k).isdigit() else -1)
+        datasets.extend(node[k] for k in keys)
+    return _read_checked(datasets, layer, source)
 
 
-def _legacy_values(group: Any) -> list[np.ndarray]:
+def _read_checked(datasets: list[Any], layer: Any, source: str) -> list[np.ndarray]:
+    """The datasets' values, after their declared shapes and dtypes are checked against the
+    layer's weights (nothing is read from a dataset that does not match)."""
+    targets = layer.weights
+    if len(datasets) != len(targets):
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) has {len(targets)} weight arrays; "
+            f"{source} holds {len(datasets)} for it."
+        )
+    for dataset, target in zip(datasets, targets):
+        shape = getattr(dataset, "shape", None)
+        kind = getattr(getattr(dataset, "dtype", None), "kind", None)
+        if shape != target.shape or kind not in ("f", "i", "u", "b"):
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has weights of shapes "
+                f"{[w.shape for w in targets]}; {source} holds "
+                f"{[getattr(d, 'shape', None) for d in datasets]} for it (dtypes "
+                f"{[str(getattr(d, 'dtype', None)) for d in datasets]})."
+            )
+    return [np.asarray(dataset) for dataset in datasets]
+
+
+def _legacy_datasets(group: Any) -> list[Any]:
     names = [n.decode("utf8") if isinstance(n, bytes) else str(n)
              for n in group.attrs.get("weight_names", [])]
-    return [np.asarray(group[n]) for n in names]
+    return [group[n] for n in names]
 
 
 def _attr_names(node: Any, key: str) -> list[str]:
@@ -127,7 +151,7 @@ def _set(layer: Any, values: list[np.ndarray], name: str, source: str) -> None:
 def _load_keras3_weights(store: Any, plan: list[tuple[Any, str, str]], source: str) -> None:
     for layer, name, path in plan:
         if layer.weights:
-            _set(layer, _read_vars(store, _var_groups(layer, path), name), name, source)
+            _set(layer, _read_vars(store, _var_groups(layer, path), layer, source), name, source)
 
 
 def _load_legacy_by_name(group: Any, plan: list[tuple[Any, str, str]], source: str) -> None:
@@ -136,44 +160,38 @@ def _load_legacy_by_name(group: Any, plan: list[tuple[Any, str, str]], source: s
             continue
         if name not in group:
             raise ValueError(f"{source} has no weights for layer {name!r}.")
-        _set(layer, _legacy_values(group[name]), name, source)
+        _set(layer, _read_checked(_legacy_datasets(group[name]), layer, source), name, source)
 
 
 def _load_legacy_in_order(group: Any, layers: list[Any], source: str) -> None:
     """Keras's legacy load_weights: the file's layers with weights, in order, go to the
     model's layers with weights, in order."""
-    saved = [
-        (n, _legacy_values(group[n])) for n in _attr_names(group, "layer_names")
-    ]
-    saved = [(n, v) for n, v in saved if v]
+    saved = [(n, _legacy_datasets(group[n])) for n in _attr_names(group, "layer_names")]
+    saved = [(n, d) for n, d in saved if d]
     targets = [layer for layer in layers if layer.weights]
     if len(saved) != len(targets):
         raise ValueError(
             f"{source} holds weights for {len(saved)} layers ({[n for n, _ in saved]}); the "
             f"model has {len(targets)} layers with weights ({[t.name for t in targets]})."
         )
-    checked = []
-    for layer, (name, values) in zip(targets, saved):
-        shapes = [v.shape for v in values]
-        if shapes != [w.shape for w in layer.weights]:
-            raise ValueError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) has weights of shapes "
-                f"{[w.shape for w in layer.weights]}; {source} holds {shapes} (layer {name!r})."
-            )
-        checked.append((layer, values))
+    checked = [(layer, _read_checked(datasets, layer, source))
+               for layer, (_, datasets) in zip(targets, saved)]
     for layer, values in checked:
         layer.set_weights(values)
 
 
-def _open_h5(path: Any) -> Any:
+def _open_h5(path: Any, source: str, limit: int) -> Any:
+    """The HDF5 weights of `path` (a .keras archive's model.weights.h5, read into memory only
+    if it declares at most `limit` bytes, or an HDF5 file)."""
     h5py = _h5py()
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path, source) as archive:
             if "model.weights.h5" not in archive.namelist():
                 raise ValueError(
-                    f"{path} is a zip without model.weights.h5: not a Keras 3 .keras archive."
+                    f"{source} is a zip without model.weights.h5: not a Keras 3 .keras archive."
                 )
-            return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+            data = read_member(archive, "model.weights.h5", limit, source)
+        return h5py.File(io.BytesIO(data), "r")
     return h5py.File(path, "r")
 
 
@@ -191,12 +209,13 @@ def load_weights(model: Any, path: Any) -> None:
             "it an InputLayer, call model.build(input_shape), or call it once)."
         )
     source = f"The weights file {os.fspath(path)!r}"
-    with _open_h5(path) as store:
+    limit = sum(int(w.size) * 8 for layer in model_layers for w in layer.weights) + (16 << 20)
+    with reading(source), _open_h5(path, source, limit) as store:
         if "layers" in store and "model_weights" not in store:  # Keras 3 layout
             if _is_model(model):
                 counts: dict[str, int] = {}
                 plan = [
-                    (layer, layer.name, "layers/" + _numbered(type(layer).__name__, counts))
+                    (layer, layer.name, "layers/" + _numbered(_keras_class(layer), counts))
                     for layer in model.layers
                 ]
             else:

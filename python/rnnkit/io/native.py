@@ -32,14 +32,17 @@ import numpy as np
 
 from .. import activations, initializers, layers
 from .._version import __version__
+from ..layers.base import weight_budget
 from ..layers.operations import Operation
 from ..layers.recurrent import registry
 from ..layers.recurrent.bidirectional import Bidirectional
 from ..layers.recurrent.builtin import BuiltinCell
+from ..layers.recurrent.cell_protocol import state_sizes
 from ..layers.recurrent.rnn import RNN
 from ..models.functional import Model
 from ..models.sequential import Sequential
 from .torch import TorchRNN
+from .untrusted import MAX_CONFIG_BYTES, load_json, open_zip, read_member, read_npz, reading
 
 __all__ = ["load", "save"]
 
@@ -221,36 +224,76 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 def load(path: Any) -> Any:
     """Load what `rnnkit.save` wrote: the model, layer or cell, built, with its weights and
-    stateful states."""
+    stateful states.
+
+    The file is untrusted input: no code from it runs (arrays are read without pickles), sizes,
+    shapes and nesting are checked before anything is read, and any failure is a ValueError
+    (MemoryError, or the OSError of a missing file) naming the file and the problem.
+    """
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    with reading(name):
+        return _load(path, name)
+
+
+def _load(path: Any, name: str) -> Any:
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{name} is not an rnnkit file (not a zip archive).")
-    with zipfile.ZipFile(path) as archive:
-        if "rnnkit.json" not in archive.namelist():
+    with open_zip(path, name) as archive:
+        names = archive.namelist()
+        if "rnnkit.json" not in names:
             raise ValueError(f"{name} is not an rnnkit file (no rnnkit.json).")
-        header = json.loads(archive.read("rnnkit.json"))
-        if header.get("format") != FORMAT or int(header.get("format_version", 0)) > FORMAT_VERSION:
+        header = load_json(read_member(archive, "rnnkit.json", MAX_CONFIG_BYTES, name), name,
+                           "rnnkit.json")
+        if not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(
+                header.get("format_version"), int) or header["format_version"] > FORMAT_VERSION:
+            got = header if not isinstance(header, dict) else (
+                header.get("format"), header.get("format_version"))
             raise ValueError(
-                f"{name}: unsupported format {header.get('format')!r} version "
-                f"{header.get('format_version')!r} (this rnnkit reads {FORMAT} <= "
+                f"{name}: unsupported format {got!r} (this rnnkit reads {FORMAT} <= "
                 f"{FORMAT_VERSION})."
             )
-        with np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False) as npz:
-            weights = [npz[f"w{i:04d}"] for i in range(int(header["weights"]))]
-        with np.load(io.BytesIO(archive.read("states.npz")), allow_pickle=False) as npz:
-            states = {key: npz[key] for key in npz.files}
-    entry = header["object"]
-    obj = deserialize(entry)
-    shape = (entry.get("build_config") or {}).get("input_shape")
-    if shape is not None and not getattr(obj, "built", False):
-        obj.build(tuple(shape))
-        obj.built = True
+        for member in ("weights.npz", "states.npz"):
+            if member not in names:
+                raise ValueError(f"{name} is not a complete rnnkit file (no {member}).")
+        entry = header.get("object")
+        with weight_budget(archive.getinfo("weights.npz").file_size + (64 << 10), name):
+            obj = deserialize(entry)
+            shape = (entry.get("build_config") or {}).get("input_shape")
+            if shape is not None and not getattr(obj, "built", False):
+                obj.build(tuple(shape))
+                obj.built = True
+        targets = obj.weights
+        if header.get("weights") != len(targets):
+            raise ValueError(
+                f"{name}: rnnkit.json lists {header.get('weights')!r} weight arrays; the object "
+                f"it describes has {len(targets)}."
+            )
+        weight_bytes = sum(w.size * 8 for w in targets)
+        weights = read_npz(
+            read_member(archive, "weights.npz", weight_bytes + 4096 * (len(targets) + 1), name),
+            {f"w{i:04d}": w.shape for i, w in enumerate(targets)}, name, "weights.npz",
+        )
+        recurrent = _recurrent_layers(obj)
+        stateful = header.get("states", [])
+        if not isinstance(stateful, list) or not all(
+                isinstance(i, int) and 0 <= i < len(recurrent) for i in stateful):
+            raise ValueError(f"{name}: rnnkit.json lists unknown stateful layers {stateful!r}.")
+        expected = {
+            f"s{index}_{j}": None
+            for index in stateful
+            for j in range(sum(len(state_sizes(c)) for c in recurrent[index]._cells))
+        }
+        states = read_npz(
+            read_member(archive, "states.npz", _MAX_STATES_BYTES + 16 * weight_bytes, name),
+            expected, name, "states.npz",
+        )
     if weights:
-        obj.set_weights(weights)
-    recurrent = _recurrent_layers(obj)
-    for index in header.get("states", []):
-        layer = recurrent[int(index)]
-        flat = [states[f"s{index}_{j}"] for j in range(sum(1 for k in states
-                                                          if k.startswith(f"s{index}_")))]
-        layer.reset_states(flat)
+        obj.set_weights([weights[f"w{i:04d}"] for i in range(len(targets))])
+    for index in stateful:
+        count = sum(1 for key in expected if key.startswith(f"s{index}_"))
+        recurrent[index].reset_states([states[f"s{index}_{j}"] for j in range(count)])
     return obj
+
+
+# Carried states are (batch, units) arrays: a generous bound for the batches of real streams.
+_MAX_STATES_BYTES = 64 << 20

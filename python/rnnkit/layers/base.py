@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,6 +75,7 @@ class Layer:
         """
         shape = tuple(int(d) for d in (shape or ()))
         dtype = standardize_dtype(dtype or self.dtype)
+        _charge_weight_budget(self, name, shape, dtype)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.array(init(shape, dtype=dtype), dtype=dtype, order="C", copy=True)
         if value.shape != shape:
@@ -210,6 +214,39 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# While a file from elsewhere is loaded, the weights its configuration declares may take at most
+# what the file can hold (see weight_budget): a hostile config cannot make rnnkit allocate more.
+_weight_budget: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "rnnkit_weight_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes: int, source: str) -> Iterator[None]:
+    """Within the block, weights created by add_weight may total at most `nbytes`; past that,
+    a ValueError naming `source` (the file whose configuration declared them)."""
+    token = _weight_budget.set([int(nbytes), source])
+    try:
+        yield
+    finally:
+        _weight_budget.reset(token)
+
+
+def _charge_weight_budget(layer: Layer, name: str | None, shape: tuple[int, ...],
+                          dtype: str) -> None:
+    budget = _weight_budget.get()
+    if budget is None:
+        return
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{layer.name}: weight {name!r} has a negative dimension {shape}.")
+    budget[0] -= math.prod(shape) * np.dtype(dtype).itemsize
+    if budget[0] < 0:
+        raise ValueError(
+            f"{budget[1]}: its configuration declares more weights than the file holds (layer "
+            f"{layer.name!r}, weight {name!r} of shape {shape}); refusing to allocate them."
+        )
 
 
 # Locks cannot be pickled: they are left out and made afresh on unpickling, by name.

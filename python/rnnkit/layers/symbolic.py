@@ -14,6 +14,7 @@ layers, whose stateful states a run would change, use their `compute_output_shap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 # The sizes given to unknown dimensions in the two shape-finding runs: large enough for kernels
 # and pools; the batch dimension gets small ones.
 _PROBE_SIZES = ((16, 2), (17, 3))
+_MAX_PROBE_ELEMENTS = 1 << 26  # fixed sizes of real inputs are far below (an image: ~1e6)
 
 
 class SymbolicTensor:
@@ -149,6 +151,11 @@ def _output_shapes(layer: Any, node: Node) -> tuple[Any, list[str]]:
                 return value
             shape = [batch if i == 0 and d is None else (known if d is None else d)
                      for i, d in enumerate(value.shape)]
+            if math.prod(shape) > _MAX_PROBE_ELEMENTS:
+                raise ValueError(
+                    f"The inputs of layer {layer.name} are too large to infer its output "
+                    f"shape: {value.shape} (more than {_MAX_PROBE_ELEMENTS:,} elements)."
+                )
             return np.zeros(shape, dtype=value.dtype)
 
         args = map_structure(fill, node.args)

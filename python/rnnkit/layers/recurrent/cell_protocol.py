@@ -4,6 +4,7 @@ not."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
@@ -45,9 +46,17 @@ def check_cell(cell: Any, argument: str = "cell") -> None:
 
 
 def build_cell(cell: Any, input_shape: tuple[int | None, ...]) -> None:
-    if not getattr(cell, "built", False):
-        cell.build(input_shape)
+    """Build a cell once; a plain object without `build` (only `call` and `state_size`, as
+    Keras allows) needs none. An object that refuses the `built` attribute stays as it is."""
+    if getattr(cell, "built", False):
+        return
+    build = getattr(cell, "build", None)
+    if callable(build):
+        build(input_shape)
+    # __slots__ or a read-only property: nothing to remember it on (build() ran, if any)
+    with contextlib.suppress(AttributeError):
         cell.built = True
+
 
 def labels(layer: Any) -> list[str]:
     if isinstance(layer, Layer):
