@@ -50,4 +50,13 @@ void register_dispatch(py::module_& m) {
         rnnkit::ThreadPool::instance().set_threads(threads);
       },
       py::arg("threads"), "Set the threads one call may use.");
+  m.def("_inject_worker_fault", [](int after, const std::string& kind) {
+        if (kind != "memory" && kind != "runtime") {
+          throw py::value_error("kind must be 'memory' or 'runtime'");
+        }
+        rnnkit::ThreadPool::inject_fault(after, kind == "memory");
+      },
+      py::arg("after"), py::arg("kind") = "memory",
+      "Test hook: the pool task after `after` more tasks throws (MemoryError or RuntimeError "
+      "in Python); after < 0 disarms it.");
 }

@@ -59,6 +59,9 @@ Plan<T>::Plan(const py::list& kernels, const std::vector<Index>& input_shape, bo
       }
     }
     require(!state_lock.is_none(), "carried_states need the layer's state_lock");
+    std::size_t total = 0;
+    for (const auto& a : carried_) total += static_cast<std::size_t>(a.size());
+    carried_snapshot_.resize(total);
     state_lock_object_ = state_lock;
     state_lock_ = state_lock.cast<StateLock*>();
   }
@@ -280,8 +283,26 @@ py::object Plan<T>::call(const py::handle& input) {
   CallOutput<T> output = make_output(*this);
   const Index b_stride = time_major_ ? shape_[2] : steps_ * shape_[2];
   const Index t_stride = time_major_ ? batch_ * shape_[2] : shape_[2];
-  drive(static_cast<const T*>(x.data()), t_stride, b_stride, states.data(), MaskView(),
-        output.view);
+  // The carried states are written in place: a call that fails part way (an allocation in a
+  // worker) puts them back, so a failed call changes nothing.
+  if (!carried_.empty()) {
+    std::size_t at = 0;
+    for (auto& a : carried_) {
+      std::memcpy(carried_snapshot_.data() + at, a.data(), sizeof(T) * a.size());
+      at += a.size();
+    }
+  }
+  try {
+    drive(static_cast<const T*>(x.data()), t_stride, b_stride, states.data(), MaskView(),
+          output.view);
+  } catch (...) {
+    std::size_t at = 0;
+    for (auto& a : carried_) {
+      std::memcpy(a.mutable_data(), carried_snapshot_.data() + at, sizeof(T) * a.size());
+      at += a.size();
+    }
+    throw;
+  }
   if (!return_state_) return output.array;
   // Stateful states are copied so the caller cannot write into the carried ones.
   return result(output.array, carried_.empty() ? fresh : copy_states(states));

@@ -107,6 +107,7 @@ class Plan {
   std::size_t intermediate_bytes_ = 0;
   Layout unmasked_;
   std::vector<py::array_t<T, py::array::c_style>> carried_;
+  std::vector<T> carried_snapshot_;  // the carried states before a call, put back if it fails
   int threads_ = 1;  // the slicing above was planned for this many threads
   double flops_ = 0;
   static constexpr double kReleaseGilFlops = 1e5;

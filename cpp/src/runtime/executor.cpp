@@ -118,8 +118,15 @@ void execute(const KernelFunctions<T>& functions, const void* kernel, const Cell
   if (slices.split_parts >= 2) {
     const int parts = slices.split_parts;
     StepBarrier barrier(parts);
-    const bool together = ThreadPool::instance().run_together(
-        parts, [&](int part) { functions.run_part(kernel, io, base, part, parts, barrier); });
+    const bool together = ThreadPool::instance().run_together(parts, [&](int part) {
+      try {
+        ThreadPool::fault_point();
+        functions.run_part(kernel, io, base, part, parts, barrier);
+      } catch (...) {
+        barrier.abort();  // the other parts stop at their next barrier instead of waiting
+        throw;
+      }
+    });
     if (!together) functions.run(kernel, io, base);  // the pool is busy: this thread alone
     return;
   }
@@ -128,6 +135,7 @@ void execute(const KernelFunctions<T>& functions, const void* kernel, const Cell
     return;
   }
   ThreadPool::instance().run(static_cast<int>(slices.count), [&](int s) {
+    ThreadPool::fault_point();
     const Index first = slices.first[s], rows = slices.first[s + 1] - first;
     functions.run(kernel, rows_of(io, first, rows, spec.units), base + slices.offset[s]);
   });

@@ -22,6 +22,7 @@ void pause() {
 }  // namespace
 
 void StepBarrier::arrive_and_wait() {
+  if (broken_.load(std::memory_order_acquire)) throw BarrierBroken();
   const unsigned round = round_.load(std::memory_order_acquire);
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties_) {
     arrived_.store(0, std::memory_order_relaxed);
@@ -29,6 +30,7 @@ void StepBarrier::arrive_and_wait() {
     return;
   }
   for (int spins = 0; round_.load(std::memory_order_acquire) == round; ++spins) {
+    if (broken_.load(std::memory_order_acquire)) throw BarrierBroken();
     if (spins < kSpins) {
       pause();
     } else {

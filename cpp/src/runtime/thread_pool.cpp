@@ -2,6 +2,11 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+#include "rnnkit/runtime/step_barrier.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -12,6 +17,9 @@ namespace rnnkit {
 namespace {
 
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+
+std::atomic<int> fault_countdown{-1};
+std::atomic<bool> fault_is_memory{true};
 
 void pause() {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -27,6 +35,37 @@ int threads_from_environment() {
 }
 
 }  // namespace
+
+void ThreadPool::inject_fault(int after, bool memory) {
+  fault_is_memory.store(memory);
+  fault_countdown.store(after < 0 ? -1 : after);
+}
+
+void ThreadPool::fault_point() {
+  if (fault_countdown.load(std::memory_order_relaxed) < 0) return;
+  if (fault_countdown.fetch_sub(1) == 0) {
+    if (fault_is_memory.load()) throw std::bad_alloc();
+    throw std::runtime_error("rnnkit: fault injected into a worker task (test hook)");
+  }
+}
+
+void ThreadPool::run_task(const std::function<void(int)>& task, int index) {
+  try {
+    task(index);
+  } catch (const BarrierBroken&) {
+    std::lock_guard<std::mutex> lock(state_);
+    if (!error_) {
+      error_ = std::current_exception();
+      error_is_secondary_ = true;
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(state_);
+    if (!error_ || error_is_secondary_) {
+      error_ = std::current_exception();
+      error_is_secondary_ = false;
+    }
+  }
+}
 
 ThreadPool& ThreadPool::instance() {
   static ThreadPool pool;
@@ -82,7 +121,7 @@ void ThreadPool::worker_loop() {
       const int index = next_++;
       const auto* task = task_;
       lock.unlock();
-      (*task)(index);
+      run_task(*task, index);
       lock.lock();
       if (--unfinished_ == 0) done_.notify_all();
     }
@@ -119,12 +158,18 @@ void ThreadPool::dispatch(int count, const std::function<void(int)>& task) {
   while (next_ < count_) {  // the calling thread takes tasks too
     const int index = next_++;
     lock.unlock();
-    task(index);
+    run_task(task, index);
     lock.lock();
     --unfinished_;
   }
   done_.wait(lock, [&] { return unfinished_ == 0; });
   task_ = nullptr;
+  if (error_) {
+    std::exception_ptr error = std::exchange(error_, nullptr);
+    error_is_secondary_ = false;
+    lock.unlock();
+    std::rethrow_exception(error);
+  }
 }
 
 }  // namespace rnnkit

@@ -4,10 +4,13 @@
 // One pool per process; a call that finds it busy (another Python thread is using it) runs its
 // tasks on the calling thread instead, so threads are never oversubscribed. After a call, the
 // workers spin for a moment before they sleep, so that back-to-back calls find them awake.
+// A task that throws (an allocation inside a product failing, say) does not end the process:
+// the pool keeps the first error, lets the other tasks finish, and rethrows it to the caller.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -24,7 +27,7 @@ class ThreadPool {
   void set_threads(int threads);
 
   // Runs task(0) ... task(count - 1), on the pool's workers and the calling thread, and returns
-  // when all are done. Tasks must not throw.
+  // when all are done; then rethrows the first exception a task threw, if any.
   void run(int count, const std::function<void(int)>& task);
 
   // Runs task(0) ... task(count - 1) each on its own thread, all at once (tasks that wait for
@@ -32,9 +35,17 @@ class ThreadPool {
   // returns false.
   bool run_together(int count, const std::function<void(int)>& task);
 
+  // A test hook: the task after `after` more calls of fault_point() throws std::bad_alloc
+  // (memory) or std::runtime_error; after < 0 disarms it. Tasks call fault_point() first.
+  static void inject_fault(int after, bool memory);
+  static void fault_point();
+
   ~ThreadPool();
 
  private:
+  // Runs one task, keeping its exception (the first of a call, preferring a real error to a
+  // BarrierBroken that only says another task failed).
+  void run_task(const std::function<void(int)>& task, int index);
   ThreadPool();
   void worker_loop();
   // Hands the tasks to the workers and the calling thread; the caller holds busy_.
@@ -51,6 +62,8 @@ class ThreadPool {
   unsigned generation_ = 0;
   std::atomic<unsigned> published_{0};  // generation_, readable without the lock (spinning)
   bool stopping_ = false;
+  std::exception_ptr error_;  // under state_
+  bool error_is_secondary_ = false;
 };
 
 }  // namespace rnnkit
